@@ -1,0 +1,101 @@
+//! `netunnel client`.
+
+use std::sync::Arc;
+
+use anyhow::{bail, Context};
+use clap::Args;
+use futures::future::{select, Either};
+use netunnel_core::client::{Client, ClientSettings};
+use netunnel_core::{AsyncStdRuntime, HttpTransport};
+
+/// Flags of `netunnel client`.
+#[derive(Debug, Args)]
+pub struct ClientArgs {
+    /// URL of the NETunnel server.
+    #[arg(short, long, default_value = "http://127.0.0.1:4040")]
+    server: String,
+    /// Local address to listen on (forward) or connect to (reverse).
+    #[arg(long, default_value = "127.0.0.1")]
+    local_address: String,
+    /// Local port to listen on (forward; default: any free port) or connect to
+    /// (reverse; required).
+    #[arg(long)]
+    local_port: Option<u16>,
+    /// Address on the server's side to connect to (forward) or listen on (reverse).
+    #[arg(long, default_value = "127.0.0.1")]
+    remote_address: String,
+    /// Port on the server's side to connect to (forward; default 22) or listen on
+    /// (reverse; default: a free port the server picks).
+    #[arg(long)]
+    remote_port: Option<u16>,
+    /// Reverse the tunnel: the server listens, this side connects.
+    #[arg(short, long)]
+    reverse: bool,
+    /// Log at debug level.
+    #[arg(short, long)]
+    pub debug: bool,
+}
+
+pub async fn run(args: ClientArgs) -> anyhow::Result<()> {
+    if args.reverse && args.local_port.is_none() {
+        bail!("--local-port is required with --reverse");
+    }
+    let signal = crate::signals::termination()?;
+    let rt = AsyncStdRuntime::shared();
+    let transport = Arc::new(HttpTransport::new(Arc::clone(&rt), &args.server)?);
+    let side = if args.reverse { "client" } else { "server" };
+    println!("Opening tunnel to the {side}...");
+    let client = Client::connect(rt, transport, ClientSettings::default())
+        .await
+        .with_context(|| format!("cannot connect to {}", args.server))?;
+    let opened = match (args.reverse, args.local_port) {
+        (true, Some(local_port)) => {
+            client
+                .open_tunnel_to_client(
+                    &args.local_address,
+                    local_port,
+                    &args.remote_address,
+                    args.remote_port,
+                )
+                .await
+        }
+        _ => {
+            client
+                .open_tunnel_to_server(
+                    &args.local_address,
+                    args.local_port,
+                    &args.remote_address,
+                    args.remote_port.unwrap_or(22),
+                )
+                .await
+        }
+    };
+    let tunnel = match opened {
+        Ok(tunnel) => tunnel,
+        Err(err) => {
+            client.close().await;
+            return Err(err).context("cannot open the tunnel");
+        }
+    };
+    let info = tunnel.info();
+    println!(
+        "Tunnel entrance socket: {}:{}",
+        info.entrance.0, info.entrance.1
+    );
+    println!("Tunnel exit socket: {}:{}", info.exit.0, info.exit.1);
+    let lost = select(client.disconnected(), tunnel.stopped());
+    match select(signal, lost).await {
+        Either::Left(_) => {
+            log::info!("closing the tunnel");
+            client.close().await;
+            Ok(())
+        }
+        Either::Right((Either::Left(_), _)) => {
+            bail!("lost the connection to the server {}", args.server)
+        }
+        Either::Right((Either::Right(_), _)) => {
+            client.close().await;
+            bail!("the server closed the tunnel")
+        }
+    }
+}

@@ -1,0 +1,61 @@
+//! `netunnel`: the command line of NETunnel in Rust.
+
+mod client_cmd;
+mod server_cmd;
+mod signals;
+
+use clap::{Parser, Subcommand};
+
+/// Tunnels of TCP connections over HTTP websockets.
+#[derive(Debug, Parser)]
+#[command(name = "netunnel", version = netunnel_core::VERSION, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run a NETunnel server.
+    Server(server_cmd::ServerArgs),
+    /// Open one tunnel through a NETunnel server and keep it open.
+    Client(client_cmd::ClientArgs),
+}
+
+fn init_logging(debug: bool) {
+    let ours = if debug { "debug" } else { "info" };
+    let filter = format!("warn,netunnel={ours},netunnel_core={ours}");
+    env_logger::Builder::new()
+        .parse_filters(&filter)
+        .parse_env("NETUNNEL_LOG")
+        .format_target(false)
+        .target(env_logger::Target::Stderr)
+        .init();
+}
+
+/// Lets the process hold as many sockets as the hard limit allows.
+fn raise_open_files_limit() {
+    if let Err(err) = rlimit::increase_nofile_limit(u64::MAX) {
+        log::warn!("cannot raise the open files limit: {err}");
+    }
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Server(args) => {
+            init_logging(args.debug);
+            raise_open_files_limit();
+            async_std::task::block_on(server_cmd::run(args))
+        }
+        Command::Client(args) => {
+            init_logging(args.debug);
+            raise_open_files_limit();
+            async_std::task::block_on(client_cmd::run(args))
+        }
+    };
+    if let Err(err) = result {
+        eprintln!("error: {err:#}");
+        std::process::exit(1);
+    }
+}

@@ -1,0 +1,168 @@
+//! [`Transport`] over plain TCP: REST with async-h1, websockets with
+//! async-tungstenite, one TCP connection per request.
+
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use http_types::{Method as HttpMethod, Request, Url};
+
+use crate::error::{Error, Result};
+use crate::runtime::{timeout, RuntimeRef};
+use crate::transport::{Method, Reply, Transport};
+use crate::ws::{self, WebSocket};
+
+/// Bound on one REST exchange or websocket handshake.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Reaches a NETunnel server at an `http://host:port[/prefix]` URL.
+pub struct HttpTransport {
+    rt: RuntimeRef,
+    host: String,
+    port: u16,
+    /// Path prefix without a trailing slash (empty for none).
+    prefix: String,
+}
+
+impl std::fmt::Debug for HttpTransport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.describe())
+    }
+}
+
+impl HttpTransport {
+    /// Parses `server_url`; only `http://` is supported by this transport.
+    pub fn new(rt: RuntimeRef, server_url: &str) -> Result<HttpTransport> {
+        let url = Url::parse(server_url)
+            .map_err(|err| Error::Config(format!("invalid server URL `{server_url}`: {err}")))?;
+        if url.scheme() != "http" {
+            return Err(Error::Config(format!(
+                "unsupported server URL scheme `{}` (use http://)",
+                url.scheme()
+            )));
+        }
+        let host = url
+            .host_str()
+            .ok_or_else(|| Error::Config(format!("server URL `{server_url}` has no host")))?
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_string();
+        let port = url.port_or_known_default().unwrap_or(80);
+        let prefix = url.path().trim_end_matches('/').to_string();
+        Ok(HttpTransport {
+            rt,
+            host,
+            port,
+            prefix,
+        })
+    }
+
+    fn authority(&self) -> String {
+        if self.host.contains(':') {
+            format!("[{}]:{}", self.host, self.port)
+        } else {
+            format!("{}:{}", self.host, self.port)
+        }
+    }
+
+    async fn connect(&self) -> Result<crate::BoxConn> {
+        self.rt
+            .connect(self.host.clone(), self.port)
+            .await
+            .map_err(|err| {
+                Error::io(
+                    format!("cannot connect to the server {}", self.describe()),
+                    err,
+                )
+            })
+    }
+
+    async fn exchange(
+        &self,
+        method: Method,
+        path: String,
+        body: Option<serde_json::Value>,
+    ) -> Result<Reply> {
+        let url = format!("http://{}{}{}", self.authority(), self.prefix, path);
+        let url = Url::parse(&url).map_err(|err| Error::Config(format!("bad URL {url}: {err}")))?;
+        let method = match method {
+            Method::Get => HttpMethod::Get,
+            Method::Post => HttpMethod::Post,
+            Method::Delete => HttpMethod::Delete,
+        };
+        let mut request = Request::new(method, url);
+        if let Some(body) = body {
+            request.set_body(body.to_string());
+            request.insert_header("Content-Type", "application/json");
+        }
+        let conn = self.connect().await?;
+        let mut response = async_h1::connect(conn, request).await.map_err(|err| {
+            Error::Remote(format!("HTTP request to {} failed: {err}", self.describe()))
+        })?;
+        let body = response.body_bytes().await.map_err(|err| {
+            Error::Remote(format!(
+                "reading the answer of {} failed: {err}",
+                self.describe()
+            ))
+        })?;
+        Ok(Reply {
+            status: u16::from(response.status()),
+            body,
+        })
+    }
+
+    async fn open_websocket(&self, path: String) -> Result<WebSocket> {
+        let url = format!("ws://{}{}{}", self.authority(), self.prefix, path);
+        let conn = self.connect().await?;
+        let (ws, _response) =
+            async_tungstenite::client_async_with_config(url, conn, Some(ws::config()))
+                .await
+                .map_err(|err| match err {
+                    async_tungstenite::tungstenite::Error::Http(response) => {
+                        Error::Remote(format!(
+                            "the server refused the websocket {path}: HTTP {}{}",
+                            response.status(),
+                            response
+                                .body()
+                                .as_ref()
+                                .map(|body| format!(" {}", String::from_utf8_lossy(body)))
+                                .unwrap_or_default()
+                        ))
+                    }
+                    other => Error::from(other),
+                })?;
+        Ok(ws)
+    }
+}
+
+impl Transport for HttpTransport {
+    fn request(
+        &self,
+        method: Method,
+        path: String,
+        body: Option<serde_json::Value>,
+    ) -> BoxFuture<'_, Result<Reply>> {
+        Box::pin(async move {
+            let what = format!("waiting for {} {path}", method.as_str());
+            timeout(
+                &*self.rt,
+                REQUEST_TIMEOUT,
+                self.exchange(method, path, body),
+            )
+            .await
+            .unwrap_or(Err(Error::Timeout(what)))
+        })
+    }
+
+    fn websocket(&self, path: String) -> BoxFuture<'_, Result<WebSocket>> {
+        Box::pin(async move {
+            let what = format!("opening websocket {path}");
+            timeout(&*self.rt, REQUEST_TIMEOUT, self.open_websocket(path))
+                .await
+                .unwrap_or(Err(Error::Timeout(what)))
+        })
+    }
+
+    fn describe(&self) -> String {
+        format!("http://{}{}", self.authority(), self.prefix)
+    }
+}

@@ -1,0 +1,297 @@
+//! The HTTP server: tide routes over our own accept loop, websocket upgrades done
+//! by hand with async-tungstenite.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use async_std::net::TcpListener;
+use async_tungstenite::tungstenite::handshake::derive_accept_key;
+use async_tungstenite::tungstenite::protocol::Role;
+use async_tungstenite::WebSocketStream;
+use futures::future::{select, Either};
+use futures::{AsyncReadExt, Future};
+use http_types::StatusCode;
+use tide::{Request, Response};
+
+use crate::error::{Error, Result};
+use crate::server::ServerCore;
+use crate::sync::StopSignal;
+use crate::wire::CreateTunnel;
+use crate::ws::{self, WebSocket};
+use crate::BoxConn;
+
+/// Largest request body we read.
+const MAX_BODY: u64 = 1 << 20;
+
+type State = Arc<ServerCore>;
+
+/// A running HTTP server. Dropping the handle does not stop it; call
+/// [`ServerHandle::shutdown`].
+#[derive(Debug, Clone)]
+pub struct ServerHandle {
+    core: Arc<ServerCore>,
+    local_addr: SocketAddr,
+    stop: Arc<StopSignal>,
+}
+
+impl ServerHandle {
+    /// Binds `host:port` (port 0 picks a free one) and serves `core` on it.
+    pub async fn start(core: Arc<ServerCore>, host: &str, port: u16) -> Result<ServerHandle> {
+        let listener = TcpListener::bind((host, port))
+            .await
+            .map_err(|err| Error::io(format!("cannot listen on {host}:{port}"), err))?;
+        let local_addr = listener
+            .local_addr()
+            .map_err(|err| Error::io("reading the bound address", err))?;
+        let app = Arc::new(routes(Arc::clone(&core)));
+        let stop = Arc::new(StopSignal::new());
+        let stopped = stop.wait();
+        async_std::task::spawn(accept_loop(listener, app, stopped));
+        Ok(ServerHandle {
+            core,
+            local_addr,
+            stop,
+        })
+    }
+
+    /// The address the server listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// The server's state.
+    pub fn core(&self) -> &Arc<ServerCore> {
+        &self.core
+    }
+
+    /// Stops accepting and closes every channel.
+    pub fn shutdown(&self) {
+        self.stop.fire();
+        self.core.close_all();
+    }
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    app: Arc<tide::Server<State>>,
+    stopped: impl Future<Output = ()> + Unpin,
+) {
+    let mut stopped = stopped;
+    loop {
+        let accepted = match select(std::pin::pin!(listener.accept()), &mut stopped).await {
+            Either::Right(_) => return,
+            Either::Left((accepted, _)) => accepted,
+        };
+        let (stream, _peer) = match accepted {
+            Ok(pair) => pair,
+            Err(err) => {
+                log::warn!("cannot accept an HTTP connection: {err}");
+                async_std::task::sleep(std::time::Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let app = Arc::clone(&app);
+        async_std::task::spawn(async move {
+            let served = async_h1::accept(stream, |request| {
+                let app = Arc::clone(&app);
+                async move { app.respond(request).await }
+            })
+            .await;
+            if let Err(err) = served {
+                log::debug!("HTTP connection ended with an error: {err}");
+            }
+        });
+    }
+}
+
+fn routes(core: Arc<ServerCore>) -> tide::Server<State> {
+    let mut app = tide::with_state(core);
+    app.at("/version").get(|_req: Request<State>| async move {
+        let mut res = Response::new(StatusCode::Ok);
+        res.set_body(crate::VERSION);
+        res.set_content_type(http_types::mime::PLAIN);
+        Ok(res)
+    });
+    app.at("/channels").post(create_channel);
+    app.at("/channels/:cid/connect").get(connect_channel);
+    app.at("/channels/:cid/tunnels").post(create_tunnel);
+    app.at("/channels/:cid/tunnels/:tid").delete(delete_tunnel);
+    app.at("/channels/:cid/tunnels/:tid/connect")
+        .get(connect_tunnel);
+    app.at("*").all(|req: Request<State>| async move {
+        Ok(error_response(&Error::NotFound(format!(
+            "no route for {} {}",
+            req.method(),
+            req.url().path()
+        ))))
+    });
+    app
+}
+
+/// `{"error": ...}` with the error's status.
+fn error_response(err: &Error) -> Response {
+    let status = StatusCode::try_from(err.http_status()).unwrap_or(StatusCode::InternalServerError);
+    let mut res = Response::new(status);
+    res.set_body(serde_json::json!({ "error": err.to_string() }));
+    res
+}
+
+fn json_response(value: serde_json::Value) -> Response {
+    let mut res = Response::new(StatusCode::Ok);
+    res.set_body(value);
+    res
+}
+
+/// An empty success: empty body, JSON content type (a Python client reads `None`).
+fn empty_response() -> Response {
+    let mut res = Response::new(StatusCode::Ok);
+    res.set_content_type(http_types::mime::JSON);
+    res
+}
+
+fn reply(result: Result<Response>) -> tide::Result {
+    Ok(result.unwrap_or_else(|err| error_response(&err)))
+}
+
+fn id_param(req: &Request<State>, name: &str) -> Result<u64> {
+    let text = req
+        .param(name)
+        .map_err(|_| Error::BadRequest(format!("missing `{name}`")))?;
+    text.parse()
+        .map_err(|_| Error::NotFound(format!("`{text}` is not a valid {name}")))
+}
+
+async fn read_json(req: &mut Request<State>) -> Result<serde_json::Value> {
+    if req.len().is_some_and(|len| len as u64 > MAX_BODY) {
+        return Err(Error::BadRequest("request body too large".into()));
+    }
+    let mut body = Vec::new();
+    req.take_body()
+        .take(MAX_BODY + 1)
+        .read_to_end(&mut body)
+        .await
+        .map_err(|err| Error::BadRequest(format!("cannot read the request body: {err}")))?;
+    if body.len() as u64 > MAX_BODY {
+        return Err(Error::BadRequest("request body too large".into()));
+    }
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(serde_json::json!({}));
+    }
+    serde_json::from_slice(&body)
+        .map_err(|err| Error::BadRequest(format!("the body is not valid JSON: {err}")))
+}
+
+async fn create_channel(mut req: Request<State>) -> tide::Result {
+    reply(
+        async {
+            let body = read_json(&mut req).await?;
+            let version = match body.get("version") {
+                Some(serde_json::Value::String(version)) => version.clone(),
+                _ => return Err(Error::BadRequest("missing `version`".into())),
+            };
+            let created = req.state().create_channel(version);
+            Ok(json_response(
+                serde_json::to_value(created).map_err(|e| Error::Protocol(e.to_string()))?,
+            ))
+        }
+        .await,
+    )
+}
+
+async fn create_tunnel(mut req: Request<State>) -> tide::Result {
+    reply(
+        async {
+            let cid = id_param(&req, "cid")?;
+            let body = read_json(&mut req).await?;
+            let request = CreateTunnel::from_json(&body)?;
+            let created = req.state().create_tunnel(cid, request).await?;
+            Ok(json_response(
+                serde_json::to_value(created).map_err(|e| Error::Protocol(e.to_string()))?,
+            ))
+        }
+        .await,
+    )
+}
+
+async fn delete_tunnel(mut req: Request<State>) -> tide::Result {
+    reply(
+        async {
+            let cid = id_param(&req, "cid")?;
+            let tid = id_param(&req, "tid")?;
+            let body = read_json(&mut req).await?;
+            let force = body
+                .get("force")
+                .and_then(serde_json::Value::as_bool)
+                .unwrap_or(false);
+            req.state().delete_tunnel(cid, tid, force).await?;
+            Ok(empty_response())
+        }
+        .await,
+    )
+}
+
+async fn connect_channel(req: Request<State>) -> tide::Result {
+    reply(
+        async {
+            let cid = id_param(&req, "cid")?;
+            let core = Arc::clone(req.state());
+            core.check_channel_connect(cid)?;
+            upgrade(
+                &req,
+                move |ws| async move { core.serve_channel(cid, ws).await },
+            )
+            .await
+        }
+        .await,
+    )
+}
+
+async fn connect_tunnel(req: Request<State>) -> tide::Result {
+    reply(
+        async {
+            let cid = id_param(&req, "cid")?;
+            let tid = id_param(&req, "tid")?;
+            let core = Arc::clone(req.state());
+            core.check_tunnel_connect(cid, tid)?;
+            upgrade(&req, move |ws| async move {
+                core.tunnel_websocket(cid, tid, ws)
+            })
+            .await
+        }
+        .await,
+    )
+}
+
+/// Answers a websocket handshake with 101 and runs `serve` on the upgraded
+/// connection in the background.
+async fn upgrade<F, Fut>(req: &Request<State>, serve: F) -> Result<Response>
+where
+    F: FnOnce(WebSocket) -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let header = |name: &str| {
+        req.header(name)
+            .map(|values| values.last().as_str().to_string())
+    };
+    let is_websocket = header("Upgrade").is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
+    let key = header("Sec-WebSocket-Key");
+    let (true, Some(key)) = (is_websocket, key) else {
+        return Err(Error::BadRequest(
+            "this route expects a websocket upgrade".into(),
+        ));
+    };
+    let mut res = http_types::Response::new(StatusCode::SwitchingProtocols);
+    res.insert_header("Upgrade", "websocket");
+    res.insert_header("Connection", "Upgrade");
+    res.insert_header("Sec-WebSocket-Accept", derive_accept_key(key.as_bytes()));
+    let upgraded = res.recv_upgrade().await;
+    async_std::task::spawn(async move {
+        if let Some(conn) = upgraded.await {
+            let conn: BoxConn = Box::new(conn);
+            let ws = WebSocketStream::from_raw_socket(conn, Role::Server, Some(ws::config())).await;
+            serve(ws).await;
+        }
+    });
+    Ok(res.into())
+}

@@ -1,0 +1,59 @@
+//! The runtime seam: everything the core needs from an async executor.
+//!
+//! The core never names an executor. It receives an `Arc<dyn Runtime>` and uses it
+//! to spawn tasks, sleep, listen on and connect to TCP. The async-std frontend
+//! provides [`crate::AsyncStdRuntime`]; the tests also run the core on smol.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use futures::{AsyncRead, AsyncWrite};
+
+/// A byte stream the core can tunnel: TCP, TLS or an upgraded HTTP connection.
+pub trait Conn: AsyncRead + AsyncWrite + Send + Sync + Unpin + 'static {}
+
+impl<T: AsyncRead + AsyncWrite + Send + Sync + Unpin + 'static> Conn for T {}
+
+/// An owned, type-erased [`Conn`].
+pub type BoxConn = Box<dyn Conn>;
+
+/// A bound TCP listener.
+pub trait Listener: Send + Sync {
+    /// Waits for the next connection. Sockets have `TCP_NODELAY` set.
+    fn accept(&self) -> BoxFuture<'_, io::Result<(BoxConn, SocketAddr)>>;
+    /// The address actually bound (so port 0 can be resolved).
+    fn local_addr(&self) -> io::Result<SocketAddr>;
+}
+
+/// The executor services the core uses. Implementations must be cheap to call
+/// from any thread.
+pub trait Runtime: Send + Sync + 'static {
+    /// Runs `future` to completion in the background.
+    fn spawn(&self, future: BoxFuture<'static, ()>);
+    /// Completes after `duration`.
+    fn sleep(&self, duration: Duration) -> BoxFuture<'static, ()>;
+    /// Binds a TCP listener on `host:port` (port 0 picks a free port).
+    fn listen(&self, host: String, port: u16) -> BoxFuture<'static, io::Result<Box<dyn Listener>>>;
+    /// Connects to `host:port`, resolving names, with `TCP_NODELAY` set.
+    fn connect(&self, host: String, port: u16) -> BoxFuture<'static, io::Result<BoxConn>>;
+}
+
+/// Shared handle to a [`Runtime`].
+pub type RuntimeRef = Arc<dyn Runtime>;
+
+/// Runs `future` with a deadline: `None` when `duration` passed first.
+pub async fn timeout<F: std::future::Future>(
+    rt: &dyn Runtime,
+    duration: Duration,
+    future: F,
+) -> Option<F::Output> {
+    use futures::future::{select, Either};
+    let future = std::pin::pin!(future);
+    match select(future, rt.sleep(duration)).await {
+        Either::Left((out, _)) => Some(out),
+        Either::Right(((), _)) => None,
+    }
+}

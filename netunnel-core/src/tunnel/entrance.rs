@@ -1,0 +1,289 @@
+//! The entrance of a tunnel: a TCP listener whose connections each ride a spare
+//! websocket that was opened before the connection arrived.
+//!
+//! Spare accounting: `idle` spares wait for a connection, `opening` are on their
+//! way, `waiting` connections have no spare yet. Whenever one of these changes we
+//! open enough spares that `idle + opening >= min_spares + waiting` (at most
+//! `MAX_OPENING` at once), so a burst of connections opens websockets in parallel
+//! instead of one round trip at a time.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use async_tungstenite::tungstenite::Message;
+use futures::future::{select, BoxFuture, Either};
+
+use crate::error::Result;
+use crate::pump::pump;
+use crate::runtime::{BoxConn, Listener, RuntimeRef};
+use crate::sync::{StopSignal, TaskTracker};
+use crate::tunnel::spawn_tracked;
+use crate::wire::START_MESSAGE;
+use crate::ws::{next_frame, Heartbeat, WebSocket};
+
+/// Spares kept ready when no connection is waiting.
+const MIN_SPARES: usize = 1;
+/// Upper bound on websockets being opened at the same time.
+const MAX_OPENING: usize = 64;
+/// How long a spare asked of the other side may take to arrive.
+const PUSHED_SPARE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Pause after a failed attempt to open a spare.
+const RETRY_DELAY: Duration = Duration::from_millis(500);
+
+/// Where spare websockets come from.
+pub trait SpareSource: Send + Sync {
+    /// Opens one spare. `Ok(Some(ws))` when this side opens it (a client);
+    /// `Ok(None)` when the other side was asked to open it and it will arrive
+    /// through [`Entrance::add_spare`] (a server).
+    fn open(&self) -> BoxFuture<'static, Result<Option<WebSocket>>>;
+}
+
+#[derive(Default)]
+struct Spares {
+    idle: usize,
+    opening: usize,
+    waiting: usize,
+    pushed: VecDeque<u64>,
+    next_push: u64,
+}
+
+/// The entrance side of one tunnel.
+pub struct Entrance {
+    rt: RuntimeRef,
+    source: Arc<dyn SpareSource>,
+    heartbeat: Option<Heartbeat>,
+    local_addr: SocketAddr,
+    queue_tx: async_channel::Sender<BoxConn>,
+    queue_rx: async_channel::Receiver<BoxConn>,
+    spares: Mutex<Spares>,
+    ready: StopSignal,
+    stop: StopSignal,
+    tasks: TaskTracker,
+}
+
+impl std::fmt::Debug for Entrance {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Entrance({})", self.local_addr)
+    }
+}
+
+impl Entrance {
+    /// Starts accepting on `listener` and opening spares from `source`.
+    pub fn start(
+        rt: RuntimeRef,
+        listener: Box<dyn Listener>,
+        source: Arc<dyn SpareSource>,
+        heartbeat: Option<Heartbeat>,
+    ) -> Result<Arc<Entrance>> {
+        let local_addr = listener
+            .local_addr()
+            .map_err(|err| crate::Error::io("reading the entrance address", err))?;
+        let (queue_tx, queue_rx) = async_channel::unbounded();
+        let entrance = Arc::new(Entrance {
+            rt,
+            source,
+            heartbeat,
+            local_addr,
+            queue_tx,
+            queue_rx,
+            spares: Mutex::new(Spares::default()),
+            ready: StopSignal::new(),
+            stop: StopSignal::new(),
+            tasks: TaskTracker::new(),
+        });
+        let accepting = Arc::clone(&entrance);
+        spawn_tracked(&*entrance.rt, &entrance.tasks, async move {
+            accepting.accept_loop(listener).await;
+        });
+        entrance.replenish();
+        Ok(entrance)
+    }
+
+    /// The address the entrance listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Completes once the first spare is ready (or the entrance stopped).
+    pub async fn wait_ready(&self) {
+        let ready = self.ready.wait();
+        let stop = self.stop.wait();
+        select(ready, stop).await;
+    }
+
+    /// Hands over a websocket the other side opened on request.
+    pub fn add_spare(self: &Arc<Self>, ws: WebSocket) {
+        {
+            let mut spares = self.lock();
+            if spares.pushed.pop_front().is_some() {
+                spares.opening = spares.opening.saturating_sub(1);
+            }
+        }
+        self.hold(ws);
+    }
+
+    /// Stops accepting and closes every connection and spare.
+    pub fn stop(&self) {
+        if self.stop.fire() {
+            self.queue_rx.close();
+        }
+    }
+
+    /// Whether [`Entrance::stop`] was called.
+    pub fn is_stopped(&self) -> bool {
+        self.stop.is_fired()
+    }
+
+    /// Waits until every task of this entrance has ended.
+    pub async fn wait_stopped(&self) {
+        self.tasks.wait().await;
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Spares> {
+        self.spares.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    async fn accept_loop(self: Arc<Self>, listener: Box<dyn Listener>) {
+        loop {
+            let accept = listener.accept();
+            let conn = match select(accept, self.stop.wait()).await {
+                Either::Right(_) => return,
+                Either::Left((Ok((conn, _peer)), _)) => conn,
+                Either::Left((Err(err), _)) => {
+                    log::warn!("entrance {} cannot accept: {err}", self.local_addr);
+                    self.rt.sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            };
+            self.lock().waiting += 1;
+            self.replenish();
+            if self.queue_tx.send(conn).await.is_err() {
+                return;
+            }
+        }
+    }
+
+    fn replenish(self: &Arc<Self>) {
+        if self.stop.is_fired() {
+            return;
+        }
+        let count = {
+            let mut spares = self.lock();
+            let want = MIN_SPARES + spares.waiting;
+            let have = spares.idle + spares.opening;
+            let room = MAX_OPENING.saturating_sub(spares.opening);
+            let count = want.saturating_sub(have).min(room);
+            spares.opening += count;
+            count
+        };
+        for _ in 0..count {
+            let entrance = Arc::clone(self);
+            spawn_tracked(&*self.rt, &self.tasks, async move {
+                entrance.open_one().await;
+            });
+        }
+    }
+
+    async fn open_one(self: Arc<Self>) {
+        let opened = select(self.source.open(), self.stop.wait()).await;
+        match opened {
+            Either::Right(_) => {}
+            Either::Left((Ok(Some(ws)), _)) => {
+                {
+                    let mut spares = self.lock();
+                    spares.opening = spares.opening.saturating_sub(1);
+                }
+                self.hold(ws);
+            }
+            Either::Left((Ok(None), _)) => {
+                let id = {
+                    let mut spares = self.lock();
+                    let id = spares.next_push;
+                    spares.next_push += 1;
+                    spares.pushed.push_back(id);
+                    id
+                };
+                self.rt.sleep(PUSHED_SPARE_TIMEOUT).await;
+                let expired = {
+                    let mut spares = self.lock();
+                    let before = spares.pushed.len();
+                    spares.pushed.retain(|pending| *pending != id);
+                    let expired = spares.pushed.len() != before;
+                    if expired {
+                        spares.opening = spares.opening.saturating_sub(1);
+                    }
+                    expired
+                };
+                if expired {
+                    log::warn!(
+                        "entrance {}: a requested websocket did not arrive in time; asking again",
+                        self.local_addr
+                    );
+                    self.replenish();
+                }
+            }
+            Either::Left((Err(err), _)) => {
+                log::warn!(
+                    "entrance {}: cannot open a websocket: {err}",
+                    self.local_addr
+                );
+                {
+                    let mut spares = self.lock();
+                    spares.opening = spares.opening.saturating_sub(1);
+                }
+                self.rt.sleep(RETRY_DELAY).await;
+                self.replenish();
+            }
+        }
+    }
+
+    fn hold(self: &Arc<Self>, ws: WebSocket) {
+        if self.stop.is_fired() {
+            return;
+        }
+        self.lock().idle += 1;
+        self.ready.fire();
+        let entrance = Arc::clone(self);
+        spawn_tracked(&*self.rt, &self.tasks, async move {
+            let stop = entrance.stop.wait();
+            let work = std::pin::pin!(entrance.hold_spare(ws));
+            select(work, stop).await;
+        });
+    }
+
+    /// Keeps a spare alive until a connection takes it, then pumps that connection.
+    async fn hold_spare(self: &Arc<Self>, mut ws: WebSocket) {
+        let conn = loop {
+            let take = std::pin::pin!(self.queue_rx.recv());
+            let idle = std::pin::pin!(next_frame(&*self.rt, &mut ws, self.heartbeat));
+            match select(take, idle).await {
+                Either::Left((Ok(conn), _)) => break conn,
+                Either::Left((Err(_), _)) => return,
+                Either::Right((Some(Message::Close(_)) | None, _)) => {
+                    log::debug!("entrance {}: a spare websocket closed", self.local_addr);
+                    self.lock().idle -= 1;
+                    self.rt.sleep(RETRY_DELAY).await;
+                    self.replenish();
+                    return;
+                }
+                Either::Right((Some(_), _)) => continue,
+            }
+        };
+        {
+            let mut spares = self.lock();
+            spares.idle -= 1;
+            spares.waiting = spares.waiting.saturating_sub(1);
+        }
+        self.replenish();
+        if ws.send(Message::Text(START_MESSAGE.into())).await.is_err() {
+            // The spare died unnoticed: give the connection to another one.
+            self.lock().waiting += 1;
+            self.replenish();
+            let _ = self.queue_tx.send(conn).await;
+            return;
+        }
+        pump(&*self.rt, ws, conn, self.heartbeat, self.stop.wait()).await;
+    }
+}

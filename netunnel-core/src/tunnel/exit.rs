@@ -1,0 +1,101 @@
+//! The exit of a tunnel: each websocket it receives becomes one TCP connection to
+//! the destination, opened once the entrance sends its first frame.
+
+use std::sync::Arc;
+
+use async_tungstenite::tungstenite::Message;
+
+use crate::pump::pump;
+use crate::runtime::RuntimeRef;
+use crate::sync::{StopSignal, TaskTracker};
+use crate::tunnel::spawn_tracked;
+use crate::ws::{next_frame, Heartbeat, WebSocket};
+
+/// The exit side of one tunnel.
+pub struct Exit {
+    rt: RuntimeRef,
+    host: String,
+    port: u16,
+    heartbeat: Option<Heartbeat>,
+    stop: StopSignal,
+    tasks: TaskTracker,
+}
+
+impl std::fmt::Debug for Exit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Exit({}:{})", self.host, self.port)
+    }
+}
+
+impl Exit {
+    /// An exit that connects to `host:port`. `heartbeat` applies to every
+    /// websocket it serves (clients ping, servers only answer).
+    pub fn new(rt: RuntimeRef, host: String, port: u16, heartbeat: Option<Heartbeat>) -> Arc<Exit> {
+        Arc::new(Exit {
+            rt,
+            host,
+            port,
+            heartbeat,
+            stop: StopSignal::new(),
+            tasks: TaskTracker::new(),
+        })
+    }
+
+    /// The destination `(host, port)`.
+    pub fn destination(&self) -> (&str, u16) {
+        (&self.host, self.port)
+    }
+
+    /// Serves one websocket in the background.
+    pub fn serve(self: &Arc<Self>, ws: WebSocket) {
+        let exit = Arc::clone(self);
+        spawn_tracked(&*self.rt, &self.tasks, async move {
+            let stop = exit.stop.wait();
+            let work = std::pin::pin!(exit.serve_one(ws));
+            futures::future::select(work, stop).await;
+        });
+    }
+
+    async fn serve_one(&self, mut ws: WebSocket) {
+        // NETunnel's entrance announces use of a spare with a `pasten` text frame;
+        // until then the websocket is idle and we must not connect.
+        match next_frame(&*self.rt, &mut ws, self.heartbeat).await {
+            Some(Message::Close(_)) | None => return,
+            Some(Message::Text(text)) if text.as_str() == crate::wire::START_MESSAGE => {}
+            Some(other) => log::debug!("unexpected first frame on a tunnel websocket: {other:?}"),
+        }
+        let tcp = match self.rt.connect(self.host.clone(), self.port).await {
+            Ok(tcp) => tcp,
+            Err(err) => {
+                log::debug!(
+                    "tunnel exit cannot connect to {}:{}: {err}",
+                    self.host,
+                    self.port
+                );
+                let _ = crate::runtime::timeout(
+                    &*self.rt,
+                    std::time::Duration::from_secs(2),
+                    ws.close(None),
+                )
+                .await;
+                return;
+            }
+        };
+        pump(&*self.rt, ws, tcp, self.heartbeat, self.stop.wait()).await;
+    }
+
+    /// Closes every connection of this exit.
+    pub fn stop(&self) {
+        self.stop.fire();
+    }
+
+    /// Whether [`Exit::stop`] was called.
+    pub fn is_stopped(&self) -> bool {
+        self.stop.is_fired()
+    }
+
+    /// Waits until every connection has ended (call [`Exit::stop`] first to force it).
+    pub async fn wait_stopped(&self) {
+        self.tasks.wait().await;
+    }
+}

@@ -1,0 +1,134 @@
+//! Websocket types shared by the channel and the tunnels, and the heartbeat.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use async_tungstenite::tungstenite::protocol::WebSocketConfig;
+use async_tungstenite::tungstenite::Message;
+use async_tungstenite::{WebSocketReceiver, WebSocketSender, WebSocketStream};
+use futures::lock::Mutex;
+
+use crate::runtime::{BoxConn, Runtime};
+
+/// A websocket over any [`crate::Conn`].
+pub type WebSocket = WebSocketStream<BoxConn>;
+/// The sending half of a [`WebSocket`].
+pub type WsSender = WebSocketSender<BoxConn>;
+/// The receiving half of a [`WebSocket`].
+pub type WsReceiver = WebSocketReceiver<BoxConn>;
+
+/// Websocket settings for every socket we open or accept.
+///
+/// tungstenite's defaults allocate 128 KiB per socket up front; a tunnel holds one
+/// websocket per connection, so we keep the read buffer small and write eagerly.
+pub fn config() -> WebSocketConfig {
+    WebSocketConfig::default()
+        .read_buffer_size(16 * 1024)
+        .write_buffer_size(0)
+        .max_write_buffer_size(4 << 20)
+        .max_message_size(Some(16 << 20))
+        .max_frame_size(Some(16 << 20))
+}
+
+/// Keep-alive of one websocket: after `idle` with nothing received, ping; when
+/// nothing arrives within `timeout` after that, the websocket is considered dead.
+/// (NETunnel 1.0.x clients use 20 s and 10 s on every websocket they open.)
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Heartbeat {
+    /// Silence before a ping is sent.
+    pub idle: Duration,
+    /// How long to wait for any frame after the ping.
+    pub timeout: Duration,
+}
+
+impl Default for Heartbeat {
+    fn default() -> Self {
+        Heartbeat {
+            idle: Duration::from_secs(20),
+            timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Counts frames received, so the heartbeat can tell silence from traffic.
+#[derive(Debug, Default)]
+pub struct Activity(AtomicU64);
+
+impl Activity {
+    /// Records one received frame.
+    pub fn bump(&self) {
+        self.0.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// Runs the heartbeat until the peer stops answering (then returns) or, with
+/// `heartbeat` `None`, forever.
+pub async fn keep_alive(
+    rt: &dyn Runtime,
+    heartbeat: Option<Heartbeat>,
+    activity: &Activity,
+    sender: &Mutex<WsSender>,
+) {
+    let Some(heartbeat) = heartbeat else {
+        return futures::future::pending().await;
+    };
+    let mut seen = activity.get();
+    loop {
+        rt.sleep(heartbeat.idle).await;
+        let now = activity.get();
+        if now != seen {
+            seen = now;
+            continue;
+        }
+        if sender
+            .lock()
+            .await
+            .send(Message::Ping(Default::default()))
+            .await
+            .is_err()
+        {
+            return;
+        }
+        rt.sleep(heartbeat.timeout).await;
+        let now = activity.get();
+        if now == seen {
+            log::debug!("websocket silent after a ping; closing it");
+            return;
+        }
+        seen = now;
+    }
+}
+
+/// Waits for the next frame of an idle websocket (a spare, or an exit waiting
+/// for its first frame), pinging it per `heartbeat`. `None` when the websocket
+/// closed, failed or stopped answering.
+pub async fn next_frame(
+    rt: &dyn Runtime,
+    ws: &mut WebSocket,
+    heartbeat: Option<Heartbeat>,
+) -> Option<Message> {
+    use futures::StreamExt;
+    let Some(heartbeat) = heartbeat else {
+        return ws.next().await.and_then(Result::ok);
+    };
+    let mut pinged = false;
+    loop {
+        let wait = if pinged {
+            heartbeat.timeout
+        } else {
+            heartbeat.idle
+        };
+        match crate::runtime::timeout(rt, wait, ws.next()).await {
+            Some(frame) => return frame.and_then(Result::ok),
+            None if pinged => return None,
+            None => {
+                ws.send(Message::Ping(Default::default())).await.ok()?;
+                pinged = true;
+            }
+        }
+    }
+}
