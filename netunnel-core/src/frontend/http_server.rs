@@ -203,6 +203,7 @@ async fn create_tunnel(mut req: Request<State>) -> tide::Result {
     reply(
         async {
             let cid = id_param(&req, "cid")?;
+            req.state().check_channel(cid)?;
             let body = read_json(&mut req).await?;
             let request = CreateTunnel::from_json(&body)?;
             let created = req.state().create_tunnel(cid, request).await?;

@@ -211,6 +211,11 @@ impl ServerCore {
         }
     }
 
+    /// `Ok` when channel `cid` exists.
+    pub fn check_channel(&self, cid: u64) -> Result<()> {
+        self.channel(cid).map(|_| ())
+    }
+
     /// Checks that `GET /channels/{cid}/connect` may be upgraded.
     pub fn check_channel_connect(&self, cid: u64) -> Result<()> {
         let channel = self.channel(cid)?;

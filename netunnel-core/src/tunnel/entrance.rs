@@ -153,7 +153,9 @@ impl Entrance {
                 Either::Left((Ok((conn, _peer)), _)) => conn,
                 Either::Left((Err(err), _)) => {
                     log::warn!("entrance {} cannot accept: {err}", self.local_addr);
-                    self.rt.sleep(Duration::from_millis(50)).await;
+                    if !self.pause(Duration::from_millis(50)).await {
+                        return;
+                    }
                     continue;
                 }
             };
@@ -205,7 +207,9 @@ impl Entrance {
                     spares.pushed.push_back(id);
                     id
                 };
-                self.rt.sleep(PUSHED_SPARE_TIMEOUT).await;
+                if !self.pause(PUSHED_SPARE_TIMEOUT).await {
+                    return;
+                }
                 let expired = {
                     let mut spares = self.lock();
                     let before = spares.pushed.len();
@@ -233,10 +237,17 @@ impl Entrance {
                     let mut spares = self.lock();
                     spares.opening = spares.opening.saturating_sub(1);
                 }
-                self.rt.sleep(RETRY_DELAY).await;
-                self.replenish();
+                if self.pause(RETRY_DELAY).await {
+                    self.replenish();
+                }
             }
         }
+    }
+
+    /// Sleeps for `duration`; `false` when the entrance stopped meanwhile.
+    async fn pause(&self, duration: Duration) -> bool {
+        let sleep = self.rt.sleep(duration);
+        matches!(select(sleep, self.stop.wait()).await, Either::Left(_))
     }
 
     fn hold(self: &Arc<Self>, ws: WebSocket) {
@@ -264,8 +275,9 @@ impl Entrance {
                 Either::Right((Some(Message::Close(_)) | None, _)) => {
                     log::debug!("entrance {}: a spare websocket closed", self.local_addr);
                     self.lock().idle -= 1;
-                    self.rt.sleep(RETRY_DELAY).await;
-                    self.replenish();
+                    if self.pause(RETRY_DELAY).await {
+                        self.replenish();
+                    }
                     return;
                 }
                 Either::Right((Some(_), _)) => continue,

@@ -1,0 +1,194 @@
+//! The Rust API end to end, in one process on async-std: a `ServerHandle` and a
+//! `Client` over real loopback sockets.
+#![allow(clippy::unwrap_used)] // Tests panic on unexpected failures by design.
+
+mod support;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use netunnel_core::client::{Client, ClientSettings};
+use netunnel_core::server::{ServerCore, ServerSettings};
+use netunnel_core::transport::{Method, Transport};
+use netunnel_core::{AsyncStdRuntime, HttpTransport, ServerHandle};
+
+async fn server(settings: ServerSettings) -> ServerHandle {
+    let core = ServerCore::new(AsyncStdRuntime::shared(), settings);
+    ServerHandle::start(core, "127.0.0.1", 0).await.unwrap()
+}
+
+fn transport(server: &ServerHandle) -> Arc<HttpTransport> {
+    let url = format!("http://{}", server.local_addr());
+    Arc::new(HttpTransport::new(AsyncStdRuntime::shared(), &url).unwrap())
+}
+
+async fn client(server: &ServerHandle) -> Client {
+    Client::connect(
+        AsyncStdRuntime::shared(),
+        transport(server),
+        ClientSettings::default(),
+    )
+    .await
+    .unwrap()
+}
+
+async fn deadline<F: std::future::Future>(future: F) -> F::Output {
+    async_std::future::timeout(support::WAIT, future)
+        .await
+        .expect("timed out")
+}
+
+fn tunnels_on_server(server: &ServerHandle) -> Vec<u64> {
+    server
+        .core()
+        .channels()
+        .into_iter()
+        .flat_map(|c| c.tunnels)
+        .collect()
+}
+
+#[async_std::test]
+async fn client_and_handles_are_send_and_sync() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Client>();
+    assert_send_sync::<ServerHandle>();
+    assert_send_sync::<netunnel_core::client::Tunnel>();
+}
+
+#[async_std::test]
+async fn deleting_from_the_client_stops_both_sides() {
+    let echo = support::echo_server();
+    let server = server(ServerSettings::default()).await;
+    let client = client(&server).await;
+    let tunnel = client
+        .open_tunnel_to_server("127.0.0.1", None, "127.0.0.1", echo)
+        .await
+        .unwrap();
+    let port = tunnel.info().entrance.1;
+    async_std::task::spawn_blocking(move || support::echo_roundtrip(port, 100_000, 9)).await;
+    assert_eq!(tunnels_on_server(&server), vec![tunnel.info().id]);
+    tunnel.close().await.unwrap();
+    assert!(tunnel.is_stopped());
+    assert!(tunnels_on_server(&server).is_empty());
+    assert!(!support::is_listening(port));
+    assert!(client.tunnels().is_empty());
+}
+
+#[async_std::test]
+async fn deleting_from_the_server_stops_the_client_side() {
+    let echo = support::echo_server();
+    let server = server(ServerSettings::default()).await;
+    let client = client(&server).await;
+    let forward = client
+        .open_tunnel_to_server("127.0.0.1", None, "127.0.0.1", echo)
+        .await
+        .unwrap();
+    let reverse = client
+        .open_tunnel_to_client("127.0.0.1", echo, "127.0.0.1", None)
+        .await
+        .unwrap();
+    let forward_port = forward.info().entrance.1;
+    let reverse_port = reverse.info().entrance.1;
+    async_std::task::spawn_blocking(move || support::echo_roundtrip(reverse_port, 100_000, 7))
+        .await;
+    let cid = client.channel_id();
+    server
+        .core()
+        .stop_tunnel(cid, forward.info().id)
+        .await
+        .unwrap();
+    deadline(forward.stopped()).await;
+    assert!(!support::is_listening(forward_port));
+    server
+        .core()
+        .stop_tunnel(cid, reverse.info().id)
+        .await
+        .unwrap();
+    deadline(reverse.stopped()).await;
+    assert!(!support::is_listening(reverse_port));
+    assert!(client.tunnels().is_empty());
+    assert!(client.is_connected());
+}
+
+#[async_std::test]
+async fn closing_the_channel_from_the_server_ends_the_clients_tunnels() {
+    let echo = support::echo_server();
+    let server = server(ServerSettings::default()).await;
+    let client = client(&server).await;
+    let forward = client
+        .open_tunnel_to_server("127.0.0.1", None, "127.0.0.1", echo)
+        .await
+        .unwrap();
+    let reverse = client
+        .open_tunnel_to_client("127.0.0.1", echo, "127.0.0.1", None)
+        .await
+        .unwrap();
+    server.core().close_channel(client.channel_id()).unwrap();
+    deadline(client.disconnected()).await;
+    deadline(forward.stopped()).await;
+    deadline(reverse.stopped()).await;
+    assert!(!support::is_listening(forward.info().entrance.1));
+    let reverse_port = reverse.info().entrance.1;
+    support::wait_until("the reverse entrance to close", || {
+        !support::is_listening(reverse_port)
+    });
+    assert!(server.core().channels().is_empty());
+}
+
+#[async_std::test]
+async fn closing_the_client_ends_its_tunnels_on_the_server() {
+    let echo = support::echo_server();
+    let server = server(ServerSettings::default()).await;
+    let client = client(&server).await;
+    let reverse = client
+        .open_tunnel_to_client("127.0.0.1", echo, "127.0.0.1", None)
+        .await
+        .unwrap();
+    let port = reverse.info().entrance.1;
+    assert!(support::is_listening(port));
+    deadline(client.close()).await;
+    assert!(!support::is_listening(port));
+    support::wait_until("the server to forget the channel", || {
+        server.core().channels().is_empty()
+    });
+}
+
+#[async_std::test]
+async fn a_channel_never_connected_is_dropped() {
+    let settings = ServerSettings {
+        channel_connect_timeout: Duration::from_millis(200),
+        ..ServerSettings::default()
+    };
+    let server = server(settings).await;
+    let reply = transport(&server)
+        .request(
+            Method::Post,
+            "/channels".into(),
+            Some(serde_json::json!({"version": "test"})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(reply.status, 200);
+    assert_eq!(server.core().channels().len(), 1);
+    support::wait_until("the idle channel to be dropped", || {
+        server.core().channels().is_empty()
+    });
+    // A connected channel is not dropped by the same timer.
+    let client = client(&server).await;
+    async_std::task::sleep(Duration::from_millis(400)).await;
+    assert!(client.is_connected());
+    assert_eq!(server.core().channels().len(), 1);
+}
+
+#[async_std::test]
+async fn refused_destination_reports_not_allowed() {
+    let server = server(ServerSettings::default()).await;
+    let client = client(&server).await;
+    let err = client
+        .open_tunnel_to_server("127.0.0.1", None, "localhost", 22)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("not allowed"), "{err}");
+    assert!(client.tunnels().is_empty());
+    assert!(client.is_connected());
+}

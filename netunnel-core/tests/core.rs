@@ -1,0 +1,432 @@
+//! Tests of the runtime-agnostic core. Each runs on smol and, when the
+//! `async-std` feature is on, on async-std too: the core only sees the `Runtime`
+//! trait, so both must behave the same. (`cargo test --no-default-features
+//! --test core` builds the core without async-std at all.)
+#![allow(clippy::unwrap_used)] // Tests panic on unexpected failures by design.
+
+use std::future::Future;
+use std::io;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_tungstenite::tungstenite::Message;
+use futures::future::BoxFuture;
+use futures::{AsyncReadExt, AsyncWriteExt, StreamExt};
+use netunnel_core::channel::{AcceptAll, Channel, MessageHandler};
+use netunnel_core::tunnel::{Entrance, Exit, SpareSource};
+use netunnel_core::wire::{ControlFrame, ControlMessage};
+use netunnel_core::ws::{self, Heartbeat, WebSocket};
+use netunnel_core::{BoxConn, Error, Listener, Runtime, RuntimeRef};
+
+/// The second executor.
+struct SmolRuntime;
+
+struct SmolListener(smol::net::TcpListener);
+
+impl Listener for SmolListener {
+    fn accept(&self) -> BoxFuture<'_, io::Result<(BoxConn, std::net::SocketAddr)>> {
+        Box::pin(async move {
+            let (stream, peer) = self.0.accept().await?;
+            stream.set_nodelay(true)?;
+            Ok((Box::new(stream) as BoxConn, peer))
+        })
+    }
+
+    fn local_addr(&self) -> io::Result<std::net::SocketAddr> {
+        self.0.local_addr()
+    }
+}
+
+impl Runtime for SmolRuntime {
+    fn spawn(&self, future: BoxFuture<'static, ()>) {
+        smol::spawn(future).detach();
+    }
+
+    fn sleep(&self, duration: Duration) -> BoxFuture<'static, ()> {
+        Box::pin(async move {
+            smol::Timer::after(duration).await;
+        })
+    }
+
+    fn listen(&self, host: String, port: u16) -> BoxFuture<'static, io::Result<Box<dyn Listener>>> {
+        Box::pin(async move {
+            let listener = smol::net::TcpListener::bind((host.as_str(), port)).await?;
+            Ok(Box::new(SmolListener(listener)) as Box<dyn Listener>)
+        })
+    }
+
+    fn connect(&self, host: String, port: u16) -> BoxFuture<'static, io::Result<BoxConn>> {
+        Box::pin(async move {
+            let stream = smol::net::TcpStream::connect((host.as_str(), port)).await?;
+            stream.set_nodelay(true)?;
+            Ok(Box::new(stream) as BoxConn)
+        })
+    }
+}
+
+fn on_every_runtime<F, Fut>(test: F)
+where
+    F: Fn(RuntimeRef) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    smol::block_on(test(Arc::new(SmolRuntime)));
+    #[cfg(feature = "async-std")]
+    async_std::task::block_on(test(netunnel_core::AsyncStdRuntime::shared()));
+}
+
+/// A websocket pair over a real loopback TCP connection.
+async fn ws_pair(rt: &RuntimeRef) -> (WebSocket, WebSocket) {
+    let listener = rt.listen("127.0.0.1".into(), 0).await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = async {
+        let (conn, _) = listener.accept().await.unwrap();
+        async_tungstenite::accept_async_with_config(conn, Some(ws::config()))
+            .await
+            .unwrap()
+    };
+    let client = async {
+        let conn = rt.connect("127.0.0.1".into(), port).await.unwrap();
+        let url = format!("ws://127.0.0.1:{port}/");
+        async_tungstenite::client_async_with_config(url, conn, Some(ws::config()))
+            .await
+            .unwrap()
+            .0
+    };
+    futures::join!(server, client)
+}
+
+async fn with_deadline<F: Future>(rt: &RuntimeRef, future: F) -> F::Output {
+    netunnel_core::runtime::timeout(&**rt, Duration::from_secs(30), future)
+        .await
+        .expect("test step timed out")
+}
+
+#[test]
+fn bson_vectors_decode_and_encode_byte_identical() {
+    let text = include_str!("data/channel-bson.json");
+    let file: serde_json::Value = serde_json::from_str(text).unwrap();
+    let vectors = file["vectors"].as_array().unwrap();
+    assert_eq!(vectors.len(), 5);
+    for vector in vectors {
+        let name = vector["name"].as_str().unwrap();
+        let hex = vector["hex"].as_str().unwrap();
+        let bytes: Vec<u8> = (0..hex.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+            .collect();
+        let doc = &vector["document"];
+        let frame = ControlFrame::decode(&bytes).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let identifier = doc["_identifier"].as_i64().unwrap();
+        match &frame {
+            ControlFrame::Message {
+                identifier: id,
+                message,
+            } => {
+                assert_eq!(doc["_type"], "message", "{name}");
+                assert_eq!(*id, identifier, "{name}");
+                let tunnel_id = doc["data"]["tunnel_id"].as_u64().unwrap();
+                let expected = match doc["message_type"]["__Messages__"].as_str().unwrap() {
+                    "TUNNEL_SERVER_TO_CLIENT_NEW_CONNECTION" => {
+                        ControlMessage::NewConnection { tunnel_id }
+                    }
+                    "DELETE_TUNNEL" => ControlMessage::DeleteTunnel {
+                        tunnel_id,
+                        force: doc["data"]["force"].as_bool().unwrap(),
+                    },
+                    other => panic!("{name}: unexpected vector message {other}"),
+                };
+                assert_eq!(message, &expected, "{name}");
+            }
+            ControlFrame::Response {
+                identifier: id,
+                data,
+                error,
+            } => {
+                assert_eq!(doc["_type"], "response", "{name}");
+                assert_eq!(*id, identifier, "{name}");
+                assert!(data.is_empty(), "{name}");
+                assert_eq!(error.as_deref(), doc["error"].as_str(), "{name}");
+            }
+        }
+        assert_eq!(frame.encode(), bytes, "{name}: our encoding differs");
+    }
+}
+
+struct RefuseDeletes;
+
+impl MessageHandler for RefuseDeletes {
+    fn handle(&self, message: ControlMessage) -> BoxFuture<'static, Result<(), String>> {
+        Box::pin(async move {
+            match message {
+                ControlMessage::DeleteTunnel { tunnel_id, .. } => Err(format!(
+                    "tunnel_id `{tunnel_id}` is not registered on this client"
+                )),
+                _ => Ok(()),
+            }
+        })
+    }
+}
+
+#[test]
+fn channel_correlates_requests_and_responses() {
+    on_every_runtime(|rt| async move {
+        let (a, b) = ws_pair(&rt).await;
+        let (server, server_rx) = Channel::new(1, a);
+        let (client, client_rx) = Channel::new(1, b);
+        rt.spawn(Box::pin(server.clone().serve(
+            rt.clone(),
+            server_rx,
+            Arc::new(AcceptAll),
+            None,
+        )));
+        rt.spawn(Box::pin(client.clone().serve(
+            rt.clone(),
+            client_rx,
+            Arc::new(RefuseDeletes),
+            None,
+        )));
+        // Many requests in flight at once, each answered to its own sender.
+        let asks = (1..=50u64).map(|tunnel_id| {
+            let server = server.clone();
+            async move {
+                let message = if tunnel_id % 2 == 0 {
+                    ControlMessage::NewConnection { tunnel_id }
+                } else {
+                    ControlMessage::DeleteTunnel {
+                        tunnel_id,
+                        force: true,
+                    }
+                };
+                (tunnel_id, server.request(message).await)
+            }
+        });
+        for (tunnel_id, answer) in with_deadline(&rt, futures::future::join_all(asks)).await {
+            if tunnel_id % 2 == 0 {
+                assert!(answer.is_ok(), "{answer:?}");
+            } else {
+                match answer {
+                    Err(Error::Remote(text)) => assert!(text.contains(&format!("`{tunnel_id}`"))),
+                    other => panic!("unexpected {other:?}"),
+                }
+            }
+        }
+        // The other direction, against the 1.0.x-like handler.
+        assert!(client
+            .request(ControlMessage::NewConnection { tunnel_id: 1 })
+            .await
+            .is_ok());
+        // Closing one side ends the other and fails later requests.
+        server.close();
+        with_deadline(&rt, client.closed()).await;
+        assert!(matches!(
+            client
+                .request(ControlMessage::NewConnection { tunnel_id: 1 })
+                .await,
+            Err(Error::ChannelClosed)
+        ));
+    });
+}
+
+#[test]
+fn heartbeat_drops_a_peer_that_stops_answering() {
+    on_every_runtime(|rt| async move {
+        let heartbeat = Heartbeat {
+            idle: Duration::from_millis(100),
+            timeout: Duration::from_millis(100),
+        };
+        // A peer that answers pings keeps the channel up.
+        let (a, b) = ws_pair(&rt).await;
+        let (pinger, pinger_rx) = Channel::new(1, a);
+        let (answerer, answerer_rx) = Channel::new(1, b);
+        rt.spawn(Box::pin(answerer.clone().serve(
+            rt.clone(),
+            answerer_rx,
+            Arc::new(AcceptAll),
+            None,
+        )));
+        rt.spawn(Box::pin(pinger.clone().serve(
+            rt.clone(),
+            pinger_rx,
+            Arc::new(AcceptAll),
+            Some(heartbeat),
+        )));
+        rt.sleep(Duration::from_millis(700)).await;
+        assert!(!pinger.is_closed(), "a peer answering pings was dropped");
+        // A peer that never reads (so never answers a ping) is dropped.
+        let (a, silent) = ws_pair(&rt).await;
+        let (pinger, pinger_rx) = Channel::new(2, a);
+        rt.spawn(Box::pin(pinger.clone().serve(
+            rt.clone(),
+            pinger_rx,
+            Arc::new(AcceptAll),
+            Some(heartbeat),
+        )));
+        with_deadline(&rt, pinger.closed()).await;
+        drop(silent);
+    });
+}
+
+/// Opens spares by connecting to a websocket acceptor that feeds an exit.
+struct DialExit {
+    rt: RuntimeRef,
+    port: u16,
+}
+
+impl SpareSource for DialExit {
+    fn open(&self) -> BoxFuture<'static, netunnel_core::Result<Option<WebSocket>>> {
+        let rt = self.rt.clone();
+        let port = self.port;
+        Box::pin(async move {
+            let conn = rt
+                .connect("127.0.0.1".into(), port)
+                .await
+                .map_err(|e| Error::io("dial", e))?;
+            let url = format!("ws://127.0.0.1:{port}/");
+            let (ws, _) =
+                async_tungstenite::client_async_with_config(url, conn, Some(ws::config())).await?;
+            Ok(Some(ws))
+        })
+    }
+}
+
+async fn echo_service(rt: &RuntimeRef) -> u16 {
+    let listener = rt.listen("127.0.0.1".into(), 0).await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let spawner = rt.clone();
+    rt.spawn(Box::pin(async move {
+        let listener = listener;
+        while let Ok((conn, _)) = listener.accept().await {
+            spawner.spawn(Box::pin(async move {
+                let (reader, mut writer) = conn.split();
+                let _ = futures::io::copy(reader, &mut writer).await;
+            }));
+        }
+    }));
+    port
+}
+
+/// An entrance -> websocket -> exit chain to `target_port`; returns the
+/// entrance and the exit.
+async fn tunnel_to(rt: &RuntimeRef, target_port: u16) -> (Arc<Entrance>, Arc<Exit>) {
+    let exit = Exit::new(rt.clone(), "127.0.0.1".into(), target_port, None);
+    let acceptor = rt.listen("127.0.0.1".into(), 0).await.unwrap();
+    let ws_port = acceptor.local_addr().unwrap().port();
+    let serving = exit.clone();
+    let spawner = rt.clone();
+    rt.spawn(Box::pin(async move {
+        while let Ok((conn, _)) = acceptor.accept().await {
+            let exit = serving.clone();
+            spawner.spawn(Box::pin(async move {
+                if let Ok(ws) =
+                    async_tungstenite::accept_async_with_config(conn, Some(ws::config())).await
+                {
+                    exit.serve(ws);
+                }
+            }));
+        }
+    }));
+    let listener = rt.listen("127.0.0.1".into(), 0).await.unwrap();
+    let source = Arc::new(DialExit {
+        rt: rt.clone(),
+        port: ws_port,
+    });
+    let heartbeat = Some(Heartbeat::default());
+    let entrance = Entrance::start(rt.clone(), listener, source, heartbeat).unwrap();
+    with_deadline(rt, entrance.wait_ready()).await;
+    (entrance, exit)
+}
+
+fn pattern(len: usize) -> Vec<u8> {
+    (0..len).map(|i| (i * 31 % 251) as u8).collect()
+}
+
+async fn roundtrip(rt: &RuntimeRef, port: u16, data: Vec<u8>) {
+    let conn = rt.connect("127.0.0.1".into(), port).await.unwrap();
+    let (mut reader, mut writer) = conn.split();
+    let len = data.len();
+    let send = async move {
+        writer.write_all(&data).await.unwrap();
+        writer
+    };
+    let receive = async move {
+        let mut back = vec![0u8; len];
+        reader.read_exact(&mut back).await.unwrap();
+        back
+    };
+    let (_writer, back) = with_deadline(rt, futures::future::join(send, receive)).await;
+    assert!(back == pattern(len), "bytes changed in the tunnel");
+}
+
+#[test]
+fn tunnel_carries_bytes_and_survives_a_refused_exit() {
+    on_every_runtime(|rt| async move {
+        let echo = echo_service(&rt).await;
+        let (entrance, exit) = tunnel_to(&rt, echo).await;
+        let port = entrance.local_addr().port();
+        roundtrip(&rt, port, pattern(4 << 20)).await;
+        let parallel = (0..20).map(|i| roundtrip(&rt, port, pattern(1000 + i)));
+        futures::future::join_all(parallel).await;
+        entrance.stop();
+        exit.stop();
+        with_deadline(&rt, entrance.wait_stopped()).await;
+        assert!(
+            rt.connect("127.0.0.1".into(), port).await.is_err(),
+            "entrance still listens"
+        );
+
+        // Nothing listens at the exit: each connection ends with EOF.
+        let closed = rt.listen("127.0.0.1".into(), 0).await.unwrap();
+        let dead_port = closed.local_addr().unwrap().port();
+        drop(closed);
+        let (entrance, _exit) = tunnel_to(&rt, dead_port).await;
+        for _ in 0..3 {
+            let mut conn = rt
+                .connect("127.0.0.1".into(), entrance.local_addr().port())
+                .await
+                .unwrap();
+            let mut buf = [0u8; 8];
+            let _ = conn.write_all(b"x").await;
+            let read = with_deadline(&rt, conn.read(&mut buf)).await;
+            assert!(matches!(read, Ok(0) | Err(_)), "{read:?}");
+        }
+        entrance.stop();
+    });
+}
+
+#[test]
+fn text_frames_after_the_first_are_ignored_by_the_exit() {
+    on_every_runtime(|rt| async move {
+        let echo = echo_service(&rt).await;
+        let exit = Exit::new(rt.clone(), "127.0.0.1".into(), echo, None);
+        let (server_side, mut client_side) = ws_pair(&rt).await;
+        exit.serve(server_side);
+        client_side
+            .send(Message::Text("pasten".into()))
+            .await
+            .unwrap();
+        client_side
+            .send(Message::Text("ignored".into()))
+            .await
+            .unwrap();
+        client_side
+            .send(Message::Binary(Vec::new().into()))
+            .await
+            .unwrap();
+        client_side
+            .send(Message::Binary(b"data".to_vec().into()))
+            .await
+            .unwrap();
+        let echoed = with_deadline(&rt, async {
+            loop {
+                match client_side.next().await {
+                    Some(Ok(Message::Binary(bytes))) => return bytes,
+                    Some(Ok(_)) => continue,
+                    other => panic!("unexpected {other:?}"),
+                }
+            }
+        })
+        .await;
+        assert_eq!(&echoed[..], b"data");
+        exit.stop();
+    });
+}

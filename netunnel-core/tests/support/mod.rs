@@ -1,0 +1,286 @@
+//! Helpers shared by the integration tests: run the real `netunnel` binary, local
+//! TCP services, and checked transfers. Blocking std I/O keeps them independent
+//! of the runtime under test.
+#![allow(dead_code, clippy::unwrap_used)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// Generous bound for anything a test waits on.
+pub const WAIT: Duration = Duration::from_secs(30);
+
+/// Path of the `netunnel` binary built for this test run.
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_netunnel")
+}
+
+/// A child process whose stdout and stderr lines are collected as they come.
+pub struct Proc {
+    pub child: Child,
+    lines: mpsc::Receiver<(bool, String)>,
+    pub seen: Vec<String>,
+}
+
+impl Proc {
+    /// Spawns `program args...` with piped output.
+    pub fn spawn(program: &str, args: &[&str]) -> Proc {
+        Self::spawn_with(Command::new(program).args(args))
+    }
+
+    /// Spawns a prepared command with piped output.
+    pub fn spawn_with(command: &mut Command) -> Proc {
+        let mut child = command
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn process");
+        let (tx, rx) = mpsc::channel();
+        let out = child.stdout.take().expect("stdout");
+        let err = child.stderr.take().expect("stderr");
+        for (is_err, pipe) in [
+            (false, Box::new(out) as Box<dyn Read + Send>),
+            (true, Box::new(err)),
+        ] {
+            let tx = tx.clone();
+            thread::spawn(move || {
+                for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                    if tx.send((is_err, line)).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        Proc {
+            child,
+            lines: rx,
+            seen: Vec::new(),
+        }
+    }
+
+    /// Waits for a line containing `needle` and returns it; panics with
+    /// everything seen so far after `WAIT`.
+    pub fn wait_line(&mut self, needle: &str) -> String {
+        let deadline = Instant::now() + WAIT;
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            match self.lines.recv_timeout(left) {
+                Ok((_, line)) => {
+                    self.seen.push(line.clone());
+                    if line.contains(needle) {
+                        return line;
+                    }
+                }
+                Err(_) => break,
+            }
+        }
+        panic!(
+            "no line with {needle:?}; output so far:\n{}",
+            self.seen.join("\n")
+        );
+    }
+
+    /// Waits for the process to exit (panics after `WAIT`); returns its code and
+    /// every line it printed.
+    pub fn wait_exit(&mut self) -> (Option<i32>, Vec<String>) {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                // Collect what is left in the pipes.
+                while let Ok((_, line)) = self.lines.recv_timeout(Duration::from_millis(200)) {
+                    self.seen.push(line);
+                }
+                return (status.code(), self.seen.clone());
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!("process did not exit; output:\n{}", self.seen.join("\n"));
+            }
+            while let Ok((_, line)) = self.lines.try_recv() {
+                self.seen.push(line);
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Sends a signal (e.g. `libc`-free: via the `kill` command).
+    pub fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .args([&format!("-{name}"), &self.child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success());
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The port at the end of a line such as `... 127.0.0.1:4040`.
+pub fn port_of(line: &str) -> u16 {
+    line.trim()
+        .rsplit(':')
+        .next()
+        .and_then(|port| port.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no port in {line:?}"))
+}
+
+/// Starts `netunnel server -p 0` with extra `args`; returns it and its port.
+pub fn start_server(args: &[&str]) -> (Proc, u16) {
+    let mut all = vec!["server", "-p", "0"];
+    all.extend_from_slice(args);
+    let mut server = Proc::spawn(bin(), &all);
+    let line = server.wait_line("Starting server on");
+    let port = port_of(&line);
+    (server, port)
+}
+
+/// Starts `netunnel client -s http://127.0.0.1:PORT args...`; returns it and the
+/// tunnel's entrance port.
+pub fn start_client(server_port: u16, args: &[&str]) -> (Proc, u16) {
+    let url = format!("http://127.0.0.1:{server_port}");
+    let mut all = vec!["client", "-s", url.as_str()];
+    all.extend_from_slice(args);
+    let mut client = Proc::spawn(bin(), &all);
+    let line = client.wait_line("Tunnel entrance socket:");
+    client.wait_line("Tunnel exit socket:");
+    (client, port_of(&line))
+}
+
+/// A port nothing listens on right now.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+/// A TCP echo service on 127.0.0.1, one thread per connection.
+pub fn echo_server() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind echo");
+    let port = listener.local_addr().expect("addr").port();
+    echo_on(listener);
+    port
+}
+
+/// Deterministic pseudo-random bytes.
+pub fn pattern(len: usize, seed: u64) -> Vec<u8> {
+    let mut state = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    (0..len)
+        .map(|_| {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (state >> 33) as u8
+        })
+        .collect()
+}
+
+/// FNV-1a, to compare large transfers without keeping both copies around.
+pub fn checksum(data: &[u8]) -> u64 {
+    data.iter().fold(0xcbf29ce484222325, |hash, byte| {
+        (hash ^ u64::from(*byte)).wrapping_mul(0x100000001b3)
+    })
+}
+
+/// Connects to 127.0.0.1:`port` with read/write timeouts.
+pub fn connect(port: u16) -> TcpStream {
+    let stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    stream.set_read_timeout(Some(WAIT)).expect("timeout");
+    stream.set_write_timeout(Some(WAIT)).expect("timeout");
+    stream
+}
+
+/// Sends `size` bytes through an echo service reached at `port` while reading
+/// them back; asserts the bytes come back unchanged.
+pub fn echo_roundtrip(port: u16, size: usize, seed: u64) {
+    let data = pattern(size, seed);
+    let expected = checksum(&data);
+    let stream = connect(port);
+    let mut writer = stream.try_clone().expect("clone");
+    let sender = thread::spawn(move || writer.write_all(&data));
+    let mut back = vec![0u8; size];
+    let mut reader = stream;
+    reader.read_exact(&mut back).expect("read echoed bytes");
+    sender.join().expect("sender").expect("write");
+    assert_eq!(checksum(&back), expected, "bytes changed in the tunnel");
+    let _ = reader.shutdown(Shutdown::Both);
+}
+
+/// Asserts that a connection to `port` is closed by the other side without data
+/// (EOF or reset) within `WAIT`.
+pub fn assert_closed_without_data(port: u16) {
+    let mut stream = connect(port);
+    let _ = stream.write_all(b"hello");
+    let mut buf = [0u8; 16];
+    match stream.read(&mut buf) {
+        Ok(0) => {}
+        Ok(n) => panic!("expected EOF, got {n} bytes"),
+        Err(err) => assert!(
+            matches!(
+                err.kind(),
+                std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::BrokenPipe
+            ),
+            "expected EOF, got {err}"
+        ),
+    }
+}
+
+/// Whether something accepts TCP connections on 127.0.0.1:`port`.
+pub fn is_listening(port: u16) -> bool {
+    TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_secs(1)).is_ok()
+}
+
+/// Polls `condition` every 20 ms until it holds; panics after `WAIT`.
+pub fn wait_until(what: &str, mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + WAIT;
+    while !condition() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Runs an echo service on an already bound listener.
+pub fn echo_on(listener: TcpListener) {
+    thread::spawn(move || {
+        for stream in listener.incoming().map_while(Result::ok) {
+            thread::spawn(move || {
+                let mut reader = stream.try_clone().expect("clone");
+                let mut writer = stream;
+                let _ = std::io::copy(&mut reader, &mut writer);
+            });
+        }
+    });
+}
+
+/// One HTTP/1.1 request with `Connection: close`; returns status and body.
+pub fn http(port: u16, method: &str, path: &str, body: Option<&str>) -> (u16, String) {
+    let mut stream = connect(port);
+    let body = body.unwrap_or("");
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).expect("send request");
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).expect("read answer");
+    let status = answer
+        .split(' ')
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or_else(|| panic!("bad HTTP answer {answer:?}"));
+    let body = answer
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (status, body)
+}
