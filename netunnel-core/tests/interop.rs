@@ -1,0 +1,266 @@
+//! Interoperability with NETunnel 1.0.13, the Python package on PyPI: our
+//! client against their server and their client against our server, forward and
+//! reverse tunnels, over real processes and sockets.
+//!
+//! The tests are ignored by default because they need the Python package. Run:
+//!
+//! ```text
+//! cargo build
+//! NETUNNEL_INTEROP_PYTHON=$(scripts/interop-venv | tail -1) \
+//!     cargo test -p netunnel-core --test interop -- --include-ignored --test-threads 2
+//! ```
+//!
+//! `scripts/interop-venv` makes a venv with `netunnel==1.0.13` pinned by
+//! `tests/python/constraints-1.0.13.txt` and one documented patch (see there).
+
+mod support;
+
+use std::process::Command;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use support::{
+    echo_roundtrip, echo_server, free_port, is_listening, port_of, start_client, start_server,
+    Proc, WAIT,
+};
+
+/// Size of the large transfer through each tunnel.
+const BIG: usize = 4 * 1024 * 1024;
+/// Sizes of the small transfers after it.
+const SMALL: [usize; 4] = [1, 100, 4096, 65_537];
+
+/// The interpreter of the venv that has NETunnel 1.0.13.
+fn python() -> String {
+    let python = std::env::var("NETUNNEL_INTEROP_PYTHON").unwrap_or_else(|_| {
+        panic!(
+            "NETUNNEL_INTEROP_PYTHON is not set: these tests need NETunnel 1.0.13. \
+             Run `NETUNNEL_INTEROP_PYTHON=$(scripts/interop-venv | tail -1) cargo test \
+             -p netunnel-core --test interop -- --include-ignored` (or scripts/test)"
+        )
+    });
+    assert!(
+        std::path::Path::new(&python).exists(),
+        "NETUNNEL_INTEROP_PYTHON={python} does not exist: run scripts/interop-venv"
+    );
+    python
+}
+
+/// Runs `python -m module args...` from the interop venv, unbuffered so that
+/// its output lines arrive as they are printed.
+fn spawn_python(module: &str, args: &[&str]) -> Proc {
+    Proc::spawn_with(
+        Command::new(python())
+            .env("PYTHONUNBUFFERED", "1")
+            .env("PYTHONDONTWRITEBYTECODE", "1")
+            .arg("-m")
+            .arg(module)
+            .args(args),
+    )
+}
+
+/// Starts `python -m netunnel.server -p PORT` (1.0.13 cannot listen on port 0,
+/// so the port is picked here) and waits until it accepts connections. Tries
+/// another port if the process exits first (the port was taken meanwhile).
+fn start_python_server() -> (Proc, u16) {
+    for _ in 0..3 {
+        let port = free_port();
+        let mut server = spawn_python("netunnel.server", &["-p", &port.to_string()]);
+        let deadline = Instant::now() + WAIT;
+        loop {
+            if is_listening(port) {
+                return (server, port);
+            }
+            if server.child.try_wait().expect("try_wait").is_some() {
+                let (code, lines) = server.wait_exit();
+                eprintln!(
+                    "netunnel 1.0.13 server on port {port} exited ({code:?}); retrying:\n{}",
+                    lines.join("\n")
+                );
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "netunnel 1.0.13 server does not listen on port {port}"
+            );
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+    panic!("could not start the netunnel 1.0.13 server");
+}
+
+/// Starts `python -m netunnel.client -s http://127.0.0.1:PORT args...` and
+/// waits until it reports the tunnel; returns it and the entrance port.
+fn start_python_client(server_port: u16, args: &[&str]) -> (Proc, u16) {
+    let url = format!("http://127.0.0.1:{server_port}");
+    let mut all = vec!["-s", url.as_str()];
+    all.extend_from_slice(args);
+    let mut client = spawn_python("netunnel.client", &all);
+    let line = client.wait_line("Tunnel entrance socket:");
+    client.wait_line("Tunnel exit socket:");
+    (client, port_of(&line))
+}
+
+/// One large and a few small checked transfers through the tunnel entrance.
+fn roundtrips(entrance: u16, seed: u64) {
+    echo_roundtrip(entrance, BIG, seed);
+    for (i, size) in SMALL.into_iter().enumerate() {
+        echo_roundtrip(entrance, size, seed + 1 + i as u64);
+    }
+}
+
+/// `count` connections open at the same time, each with a checked transfer.
+fn concurrent_roundtrips(entrance: u16, count: u64, size: usize) {
+    let workers: Vec<_> = (0..count)
+        .map(|i| thread::spawn(move || echo_roundtrip(entrance, size, 1000 + i)))
+        .collect();
+    for (i, worker) in workers.into_iter().enumerate() {
+        if let Err(panic) = worker.join() {
+            panic!("concurrent connection {i} failed: {panic:?}");
+        }
+    }
+}
+
+/// Asserts that `proc` still runs (did not crash while serving).
+fn assert_running(proc: &mut Proc, what: &str) {
+    if let Some(status) = proc.child.try_wait().expect("try_wait") {
+        let (_, lines) = proc.wait_exit();
+        panic!("{what} exited ({status}):\n{}", lines.join("\n"));
+    }
+}
+
+#[test]
+#[ignore = "needs NETunnel 1.0.13: run scripts/test"]
+fn our_client_forward_through_their_server() {
+    let echo = echo_server();
+    let (mut server, server_port) = start_python_server();
+    let (mut client, entrance) = start_client(server_port, &["--remote-port", &echo.to_string()]);
+
+    roundtrips(entrance, 1);
+    assert_running(&mut server, "netunnel 1.0.13 server");
+
+    client.signal("INT");
+    let (code, lines) = client.wait_exit();
+    assert_eq!(
+        code,
+        Some(0),
+        "our client should exit 0 on SIGINT; output:\n{}",
+        lines.join("\n")
+    );
+}
+
+#[test]
+#[ignore = "needs NETunnel 1.0.13: run scripts/test"]
+fn their_client_forward_through_our_server() {
+    let echo = echo_server();
+    let (mut server, server_port) = start_server(&[]);
+    // Without --local-port, 1.0.13's client listens on a free port and prints
+    // the port it got (InputTunnel.start reads it back from the socket).
+    let (mut client, entrance) =
+        start_python_client(server_port, &["--remote-port", &echo.to_string()]);
+
+    roundtrips(entrance, 2);
+    assert_running(&mut server, "our server");
+    assert_running(&mut client, "netunnel 1.0.13 client");
+}
+
+#[test]
+#[ignore = "needs NETunnel 1.0.13: run scripts/test"]
+fn their_client_reverse_through_our_server() {
+    let echo = echo_server();
+    let (mut server, server_port) = start_server(&[]);
+    let remote = free_port();
+    let (mut client, entrance) = start_python_client(
+        server_port,
+        &[
+            "-r",
+            "--local-port",
+            &echo.to_string(),
+            "--remote-port",
+            &remote.to_string(),
+        ],
+    );
+    assert_eq!(entrance, remote, "the entrance is the remote port we asked");
+
+    // Our server listens on the remote port; each connection there makes it ask
+    // the 1.0.13 client for a websocket (TUNNEL_SERVER_TO_CLIENT_NEW_CONNECTION).
+    roundtrips(entrance, 3);
+    // Many at once: more than the one spare websocket 1.0.13's client keeps.
+    concurrent_roundtrips(entrance, 20, 64 * 1024);
+    assert_running(&mut server, "our server");
+    assert_running(&mut client, "netunnel 1.0.13 client");
+}
+
+#[test]
+#[ignore = "needs NETunnel 1.0.13: run scripts/test"]
+fn our_client_reverse_through_their_server() {
+    // This needs the EventItem patch that scripts/interop-venv applies: unpatched
+    // 1.0.13 builds an `EventItem` (asyncio.Event(loop=...)) for every channel
+    // message it sends, which raises TypeError on Python >= 3.10 inside a task,
+    // so its server never sends TUNNEL_SERVER_TO_CLIENT_NEW_CONNECTION and no
+    // connection through its reverse tunnels ever reaches our client.
+    let echo = echo_server();
+    let (mut server, server_port) = start_python_server();
+    let remote = free_port();
+    let (mut client, entrance) = start_client(
+        server_port,
+        &[
+            "-r",
+            "--local-port",
+            &echo.to_string(),
+            "--remote-port",
+            &remote.to_string(),
+        ],
+    );
+    assert_eq!(entrance, remote, "the entrance is the remote port we asked");
+    // No polling: 1.0.13's server listens on the remote port before it answers
+    // the tunnel request, and our client prints the entrance only after that.
+
+    roundtrips(entrance, 4);
+    concurrent_roundtrips(entrance, 10, 64 * 1024);
+    assert_running(&mut server, "netunnel 1.0.13 server");
+    assert_running(&mut client, "our client");
+}
+
+#[test]
+#[ignore = "needs NETunnel 1.0.13: run scripts/test"]
+fn their_client_refused_destination() {
+    let echo = echo_server();
+    let (mut server, server_port) = start_server(&[]);
+    // Our default allow-list is {"127.0.0.1": "*"} and addresses are compared as
+    // strings, so `localhost` is refused before anything is connected to.
+    let url = format!("http://127.0.0.1:{server_port}");
+    let mut client = spawn_python(
+        "netunnel.client",
+        &[
+            "-s",
+            &url,
+            "--remote-address",
+            "localhost",
+            "--remote-port",
+            &echo.to_string(),
+        ],
+    );
+    let (code, lines) = client.wait_exit();
+    let output = lines.join("\n");
+    assert_ne!(
+        code,
+        Some(0),
+        "their client should fail on a refused destination:\n{output}"
+    );
+    assert!(
+        lines.iter().any(|line| line.contains("not allowed")),
+        "their client should report `not allowed`:\n{output}"
+    );
+    assert!(
+        !lines
+            .iter()
+            .any(|line| line.contains("Tunnel entrance socket:")),
+        "no tunnel should open:\n{output}"
+    );
+
+    // The refusal did not hurt the server: an allowed tunnel still works.
+    assert_running(&mut server, "our server");
+    let (_client, entrance) =
+        start_python_client(server_port, &["--remote-port", &echo.to_string()]);
+    echo_roundtrip(entrance, 64 * 1024, 5);
+}
