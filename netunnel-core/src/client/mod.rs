@@ -63,8 +63,9 @@ impl ClientInner {
     async fn stop_local(&self, tid: u64) -> Option<Arc<tunnel::TunnelState>> {
         let state = self.tunnels().remove(&tid)?;
         state.end.stop();
-        state.stopped.fire();
         crate::runtime::timeout(&*self.rt, Duration::from_secs(5), state.end.wait_stopped()).await;
+        // Fired last, so whoever waits on it finds the entrance already closed.
+        state.stopped.fire();
         Some(state)
     }
 
