@@ -8,9 +8,12 @@
 
 pub mod channel;
 pub mod client;
+pub mod config;
 mod error;
+pub mod proxy;
 pub mod pump;
 pub mod runtime;
+pub mod secret;
 pub mod server;
 pub mod sync;
 pub mod transport;

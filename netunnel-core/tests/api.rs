@@ -8,12 +8,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use netunnel_core::client::{Client, ClientSettings};
+use netunnel_core::config::ConfigStore;
 use netunnel_core::server::{ServerCore, ServerSettings};
 use netunnel_core::transport::{Method, Transport};
 use netunnel_core::{AsyncStdRuntime, HttpTransport, ServerHandle};
 
 async fn server(settings: ServerSettings) -> ServerHandle {
-    let core = ServerCore::new(AsyncStdRuntime::shared(), settings);
+    let store = ConfigStore::in_memory(None, &|_| None).unwrap();
+    let core = ServerCore::new(AsyncStdRuntime::shared(), settings, Arc::new(store));
     ServerHandle::start(core, "127.0.0.1", 0).await.unwrap()
 }
 

@@ -62,9 +62,17 @@ fn spawn_python(module: &str, args: &[&str]) -> Proc {
 /// so the port is picked here) and waits until it accepts connections. Tries
 /// another port if the process exits first (the port was taken meanwhile).
 fn start_python_server() -> (Proc, u16) {
+    start_python_server_with(&[])
+}
+
+/// [`start_python_server`] with extra arguments.
+fn start_python_server_with(extra: &[&str]) -> (Proc, u16) {
     for _ in 0..3 {
         let port = free_port();
-        let mut server = spawn_python("netunnel.server", &["-p", &port.to_string()]);
+        let port_arg = port.to_string();
+        let mut args = vec!["-p", port_arg.as_str()];
+        args.extend_from_slice(extra);
+        let mut server = spawn_python("netunnel.server", &args);
         let deadline = Instant::now() + WAIT;
         loop {
             if is_listening(port) {
@@ -263,4 +271,116 @@ fn their_client_refused_destination() {
     let (_client, entrance) =
         start_python_client(server_port, &["--remote-port", &echo.to_string()]);
     echo_roundtrip(entrance, 64 * 1024, 5);
+}
+
+/// Runs a Python snippet in the 1.0.13 venv and returns its stdout.
+fn python_eval(code: &str) -> String {
+    let out = Command::new(python())
+        .args(["-c", code])
+        .output()
+        .expect("run python");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+fn netunnel(args: &[&str]) -> String {
+    let out = Command::new(support::bin())
+        .args(args)
+        .output()
+        .expect("run netunnel");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+#[test]
+#[ignore = "needs NETunnel 1.0.13: run scripts/test"]
+fn config_files_move_between_their_server_and_ours() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("netunnel.conf");
+    let path_arg = path.to_str().expect("utf-8").to_string();
+    // Their server writes the file and encrypts proxy credentials (Fernet).
+    let (mut theirs, port) = start_python_server_with(&["-c", &path_arg]);
+    let body = serde_json::json!({"proxy_url": "http://127.0.0.1:3128", "username": "alice", "password": "p@ss w0rd!", "check_proxy": false});
+    let (status, answer) =
+        support::http(port, "POST", "/config/http-proxy", Some(&body.to_string()));
+    assert_eq!(status, 200, "{answer}");
+    theirs.child.kill().expect("kill");
+    theirs.child.wait().expect("wait");
+    let written: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).expect("read")).expect("json");
+    let key = written["secret_key"]
+        .as_str()
+        .expect("their key")
+        .to_string();
+    let user_token = written["http_proxy"]["username"]
+        .as_str()
+        .expect("token")
+        .to_string();
+    assert!(user_token.starts_with("gAAAAA"), "{written}");
+
+    // Our server runs on it unchanged and can read their tokens.
+    let (mut ours, port) = start_server(&["-c", &path_arg]);
+    let (_, shown) = support::http(port, "GET", "/config/http-proxy", None);
+    assert!(
+        shown.contains("******") && !shown.contains("alice"),
+        "{shown}"
+    );
+    assert_eq!(
+        netunnel(&["security", "decrypt", &key, &user_token]),
+        "alice"
+    );
+    // We write new credentials in our format...
+    let body = serde_json::json!({"proxy_url": "http://127.0.0.1:3128", "username": "bob", "password": "hunter2", "check_proxy": false});
+    assert_eq!(
+        support::http(port, "POST", "/config/http-proxy", Some(&body.to_string())).0,
+        200
+    );
+    ours.signal("TERM");
+    ours.wait_exit();
+    // ...and `config downgrade` makes them readable by NETunnel 1.0.x again.
+    netunnel(&["config", "downgrade", &path_arg]);
+    let file: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).expect("read")).expect("json");
+    let token = file["http_proxy"]["password"].as_str().expect("token");
+    let code = format!(
+        "from netunnel.common.security import Encryptor; print(Encryptor({key:?}).decrypt_string({token:?}))"
+    );
+    assert_eq!(python_eval(&code), "hunter2");
+    // Their server starts on the file we wrote.
+    let (_theirs, port) = start_python_server_with(&["-c", &path_arg]);
+    assert_eq!(support::http(port, "GET", "/version", None).0, 200);
+}
+
+#[test]
+#[ignore = "needs NETunnel 1.0.13: run scripts/test"]
+fn our_fernet_tokens_decrypt_with_their_encryptor() {
+    let key = netunnel(&["security", "generate-key"]);
+    let token = netunnel(&[
+        "security",
+        "encrypt",
+        &key,
+        "unicode-שלום-é",
+        "--format",
+        "fernet",
+    ]);
+    let code = format!(
+        "from netunnel.common.security import Encryptor; print(Encryptor({key:?}).decrypt_string({token:?}))"
+    );
+    assert_eq!(python_eval(&code), "unicode-שלום-é");
+    // And theirs decrypt with ours.
+    let theirs = python_eval(&format!(
+        "from netunnel.common.security import Encryptor; print(Encryptor({key:?}).encrypt_string('from python'))"
+    ));
+    assert_eq!(
+        netunnel(&["security", "decrypt", &key, &theirs]),
+        "from python"
+    );
 }

@@ -119,6 +119,10 @@ fn routes(core: Arc<ServerCore>) -> tide::Server<State> {
     app.at("/channels/:cid/tunnels/:tid").delete(delete_tunnel);
     app.at("/channels/:cid/tunnels/:tid/connect")
         .get(connect_tunnel);
+    app.at("/config/http-proxy")
+        .get(|req: Request<State>| async move { Ok(json_response(req.state().http_proxy_view())) })
+        .post(set_http_proxy);
+    app.at("/config/factory-reset").post(factory_reset);
     app.at("*").all(|req: Request<State>| async move {
         Ok(error_response(&Error::NotFound(format!(
             "no route for {} {}",
@@ -226,6 +230,32 @@ async fn delete_tunnel(mut req: Request<State>) -> tide::Result {
                 .and_then(serde_json::Value::as_bool)
                 .unwrap_or(false);
             req.state().delete_tunnel(cid, tid, force).await?;
+            Ok(empty_response())
+        }
+        .await,
+    )
+}
+
+async fn set_http_proxy(mut req: Request<State>) -> tide::Result {
+    reply(
+        async {
+            let body = read_json(&mut req).await?;
+            let shown = req.state().set_http_proxy(&body).await?;
+            Ok(json_response(shown))
+        }
+        .await,
+    )
+}
+
+async fn factory_reset(mut req: Request<State>) -> tide::Result {
+    reply(
+        async {
+            let body = read_json(&mut req).await?;
+            let disconnect = body
+                .get("disconnect_clients")
+                .and_then(serde_json::Value::as_bool)
+                .unwrap_or(false);
+            req.state().factory_reset(disconnect)?;
             Ok(empty_response())
         }
         .await,

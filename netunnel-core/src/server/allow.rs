@@ -23,11 +23,18 @@ impl Default for AllowList {
 }
 
 impl AllowList {
-    /// `Ok` when `address:port` is allowed, else [`Error::NotAllowed`] saying why.
+    /// `Ok` when `address:port` is allowed as a destination, else
+    /// [`Error::NotAllowed`] saying why.
     pub fn check(&self, address: &str, port: u16) -> Result<()> {
+        self.check_as(address, port, "destination")
+    }
+
+    /// Like [`AllowList::check`], for `what` (`destination` or `entrance`);
+    /// port 0 ("any free port") is allowed only by `*`.
+    pub fn check_as(&self, address: &str, port: u16, what: &str) -> Result<()> {
         let Some(ports) = self.0.get(address) else {
             return Err(Error::NotAllowed(format!(
-                "Address {address} is not allowed as a tunnel destination"
+                "Address {address} is not allowed as a tunnel {what}"
             )));
         };
         let port_text = port.to_string();
@@ -39,7 +46,7 @@ impl AllowList {
             Ok(())
         } else {
             Err(Error::NotAllowed(format!(
-                "Port {address}:{port} is not allowed as a tunnel destination"
+                "Port {address}:{port} is not allowed as a tunnel {what}"
             )))
         }
     }

@@ -2,6 +2,7 @@
 //! govern them. The HTTP layer (frontend) maps routes onto these methods.
 
 mod allow;
+mod proxy_settings;
 
 pub use allow::AllowList;
 
@@ -13,17 +14,17 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 
 use crate::channel::{AcceptAll, Channel};
+use crate::config::ConfigStore;
 use crate::error::{Error, Result};
 use crate::runtime::RuntimeRef;
 use crate::tunnel::{Entrance, Exit, SpareSource};
 use crate::wire::{ChannelCreated, ControlMessage, CreateTunnel, TunnelCreated};
 use crate::ws::{Heartbeat, WebSocket};
 
-/// Settings of a [`ServerCore`].
+/// Run-time settings of a [`ServerCore`] (what the config file holds lives in
+/// its [`ConfigStore`]).
 #[derive(Debug, Clone)]
 pub struct ServerSettings {
-    /// Where forward tunnels may connect.
-    pub allowed_tunnel_destinations: AllowList,
     /// A channel not connected within this time is dropped.
     pub channel_connect_timeout: Duration,
     /// Pings on idle control channels; `None` disables them.
@@ -33,7 +34,6 @@ pub struct ServerSettings {
 impl Default for ServerSettings {
     fn default() -> Self {
         ServerSettings {
-            allowed_tunnel_destinations: AllowList::default(),
             channel_connect_timeout: Duration::from_secs(30),
             heartbeat: Some(Heartbeat::default()),
         }
@@ -125,6 +125,7 @@ impl SpareSource for AskClient {
 /// The state of a NETunnel server, independent of HTTP.
 pub struct ServerCore {
     rt: RuntimeRef,
+    store: Arc<ConfigStore>,
     settings: Mutex<ServerSettings>,
     channels: Mutex<HashMap<u64, Arc<ServerChannel>>>,
     next_channel: AtomicU64,
@@ -137,10 +138,15 @@ impl std::fmt::Debug for ServerCore {
 }
 
 impl ServerCore {
-    /// A server with no channels.
-    pub fn new(rt: RuntimeRef, settings: ServerSettings) -> Arc<ServerCore> {
+    /// A server with no channels, configured by `store`.
+    pub fn new(
+        rt: RuntimeRef,
+        settings: ServerSettings,
+        store: Arc<ConfigStore>,
+    ) -> Arc<ServerCore> {
         Arc::new(ServerCore {
             rt,
+            store,
             settings: Mutex::new(settings),
             channels: Mutex::new(HashMap::new()),
             next_channel: AtomicU64::new(1),
@@ -160,12 +166,18 @@ impl ServerCore {
             .clone()
     }
 
-    /// Replaces the allow-list of forward tunnel destinations.
-    pub fn set_allowed_tunnel_destinations(&self, allowed: AllowList) {
-        self.settings
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .allowed_tunnel_destinations = allowed;
+    /// The configuration.
+    pub fn config(&self) -> &Arc<ConfigStore> {
+        &self.store
+    }
+
+    /// Replaces the allow-list of forward tunnel destinations (and saves it).
+    pub fn set_allowed_tunnel_destinations(&self, allowed: AllowList) -> Result<()> {
+        let value = serde_json::to_value(allowed).map_err(|err| Error::Config(err.to_string()))?;
+        self.store
+            .update(|values, _| values.insert("allowed_tunnel_destinations".into(), value))
+            .map_err(|err| Error::Config(err.to_string()))?;
+        Ok(())
     }
 
     fn channels_map(&self) -> MutexGuard<'_, HashMap<u64, Arc<ServerChannel>>> {
@@ -272,8 +284,8 @@ impl ServerCore {
                 exit_port,
                 ..
             } => {
-                self.settings()
-                    .allowed_tunnel_destinations
+                self.store
+                    .allowed_destinations()
                     .check(&exit_address, exit_port)?;
                 let tunnel_id = entry.next_tunnel.fetch_add(1, Ordering::Relaxed);
                 log::info!("channel {cid}: tunnel {tunnel_id} to {exit_address}:{exit_port}");
@@ -289,6 +301,9 @@ impl ServerCore {
                 entrance_port,
                 ..
             } => {
+                if let Some(allowed) = self.store.allowed_entrances() {
+                    allowed.check_as(&entrance_address, entrance_port.unwrap_or(0), "entrance")?;
+                }
                 let control = entry.control.get().cloned().ok_or_else(|| {
                     Error::BadRequest(format!("channel `{cid}` is not connected"))
                 })?;

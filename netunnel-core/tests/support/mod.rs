@@ -284,3 +284,28 @@ pub fn http(port: u16, method: &str, path: &str, body: Option<&str>) -> (u16, St
         .unwrap_or_default();
     (status, body)
 }
+
+/// A real HTTP proxy (tinyproxy from Debian) on 127.0.0.1, with Basic auth when
+/// `credentials` are given. Returns the process, its port and its log file.
+pub fn start_tinyproxy(
+    dir: &std::path::Path,
+    credentials: Option<(&str, &str)>,
+) -> (Proc, u16, std::path::PathBuf) {
+    let port = free_port();
+    let log = dir.join(format!("tinyproxy-{port}.log"));
+    let conf = dir.join(format!("tinyproxy-{port}.conf"));
+    let mut text = format!(
+        "Port {port}\nListen 127.0.0.1\nTimeout 60\nMaxClients 200\nAllow 127.0.0.1\nLogFile \"{}\"\nLogLevel Info\n",
+        log.display()
+    );
+    if let Some((user, pass)) = credentials {
+        text.push_str(&format!("BasicAuth {user} {pass}\n"));
+    }
+    std::fs::write(&conf, text).expect("write tinyproxy config");
+    let proxy = Proc::spawn(
+        "tinyproxy",
+        &["-d", "-c", conf.to_str().expect("utf-8 path")],
+    );
+    wait_until("tinyproxy to listen", || is_listening(port));
+    (proxy, port, log)
+}

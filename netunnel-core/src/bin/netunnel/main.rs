@@ -1,6 +1,8 @@
 //! `netunnel`: the command line of NETunnel in Rust.
 
 mod client_cmd;
+mod config_cmd;
+mod security_cmd;
 mod server_cmd;
 mod signals;
 
@@ -20,6 +22,12 @@ enum Command {
     Server(server_cmd::ServerArgs),
     /// Open one tunnel through a NETunnel server and keep it open.
     Client(client_cmd::ClientArgs),
+    /// Secret keys and encrypted values.
+    #[command(subcommand)]
+    Security(security_cmd::SecurityCommand),
+    /// Configuration files.
+    #[command(subcommand)]
+    Config(config_cmd::ConfigCommand),
 }
 
 fn init_logging(debug: bool) {
@@ -53,6 +61,8 @@ fn main() {
             raise_open_files_limit();
             async_std::task::block_on(client_cmd::run(args))
         }
+        Command::Security(command) => security_cmd::run(command),
+        Command::Config(command) => config_cmd::run(command),
     };
     if let Err(err) = result {
         eprintln!("error: {err:#}");

@@ -1,9 +1,14 @@
 //! `netunnel server`.
 
 use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
+use anyhow::Context;
+
 use clap::Args;
+use netunnel_core::config::{process_env, ConfigStore, KeySource};
 use netunnel_core::server::{ServerCore, ServerSettings};
 use netunnel_core::{AsyncStdRuntime, ServerHandle};
 
@@ -16,21 +21,62 @@ pub struct ServerArgs {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1")]
     hostname: String,
+    /// Configuration file to use, created if missing (default: stateless mode).
+    #[arg(short, long)]
+    config_path: Option<PathBuf>,
+    /// Secret key encrypting the configuration's secrets; kept in memory only.
+    /// Prefer --secret-key-file or NETUNNEL_SECRET_KEY: flags show in `ps`.
+    #[arg(short, long, conflicts_with = "secret_key_file")]
+    secret_key: Option<String>,
+    /// File holding the secret key (first line).
+    #[arg(long)]
+    secret_key_file: Option<PathBuf>,
     /// Log at debug level.
     #[arg(short, long)]
     pub debug: bool,
 }
 
+/// The secret key given by `--secret-key` or `--secret-key-file`.
+pub fn flag_key(key: Option<String>, file: Option<&PathBuf>) -> anyhow::Result<Option<String>> {
+    match (key, file) {
+        (Some(key), _) => Ok(Some(key)),
+        (None, Some(path)) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read the secret key file {}", path.display()))?;
+            Ok(Some(
+                text.lines().next().unwrap_or_default().trim().to_string(),
+            ))
+        }
+        (None, None) => Ok(None),
+    }
+}
+
 pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     let signal = crate::signals::termination()?;
-    let warning =
-        "The server is running in stateless mode: tunnels and settings live in memory only";
-    if std::io::stderr().is_terminal() {
-        eprintln!("\x1b[33m{warning}\x1b[0m");
-    } else {
-        eprintln!("{warning}");
+    let key = flag_key(args.secret_key, args.secret_key_file.as_ref())?;
+    if args.config_path.is_none() {
+        let warning = "The server is running in stateless mode: tunnels and settings live in memory only. Use --config-path to keep them";
+        if std::io::stderr().is_terminal() {
+            eprintln!("\x1b[33m{warning}\x1b[0m");
+        } else {
+            eprintln!("{warning}");
+        }
     }
-    let core = ServerCore::new(AsyncStdRuntime::shared(), ServerSettings::default());
+    let store = ConfigStore::open(args.config_path.as_deref(), key.as_deref(), &process_env)?;
+    if let Some(path) = store.path() {
+        log::info!("Using configuration file {}", path.display());
+    }
+    if store.key_source() == KeySource::Generated && store.path().is_some() {
+        log::info!("Generated a secret key and stored it in the configuration file");
+    }
+    for warning in store.warnings() {
+        log::warn!("{warning}");
+    }
+    let core = ServerCore::new(
+        AsyncStdRuntime::shared(),
+        ServerSettings::default(),
+        Arc::new(store),
+    );
     let handle = ServerHandle::start(core, &args.hostname, args.port).await?;
     log::info!("Starting server on {}", handle.local_addr());
     let signal = signal.await.unwrap_or(0);

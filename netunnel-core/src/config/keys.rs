@@ -1,0 +1,83 @@
+//! The known configuration keys, their defaults and their types.
+
+use serde_json::{json, Map, Value};
+
+use crate::server::AllowList;
+
+/// Keys with a default value, in NETunnel 1.0.x's order. `NETUNNEL_<KEY>`
+/// environment variables override these defaults.
+pub const DEFAULT_KEYS: [&str; 6] = [
+    "allowed_tunnel_destinations",
+    "http_proxy",
+    "http_proxy_test_url",
+    "peers",
+    "allow_unverified_ssl_peers",
+    "revision",
+];
+
+/// The defaults, before environment overrides.
+pub fn defaults() -> Map<String, Value> {
+    let value = json!({
+        "allowed_tunnel_destinations": {"127.0.0.1": "*"},
+        "http_proxy": null,
+        "http_proxy_test_url": "https://google.com",
+        "peers": [],
+        "allow_unverified_ssl_peers": false,
+        "revision": 1,
+    });
+    match value {
+        Value::Object(map) => map,
+        _ => Map::new(),
+    }
+}
+
+fn allow_list(value: &Value) -> Result<AllowList, String> {
+    serde_json::from_value::<AllowList>(value.clone()).map_err(|_| {
+        "must map addresses to port lists, e.g. {\"127.0.0.1\": \"22, 443\"} or {\"127.0.0.1\": \"*\"}"
+            .to_string()
+    })
+}
+
+/// Checks the type of a known key; `Ok` for unknown keys (they are kept as is).
+pub fn validate(key: &str, value: &Value) -> Result<(), String> {
+    match key {
+        "allowed_tunnel_destinations" => allow_list(value).map(|_| ()),
+        "allowed_tunnel_entrances" if value.is_null() => Ok(()),
+        "allowed_tunnel_entrances" => allow_list(value).map(|_| ()),
+        "http_proxy" => match value {
+            Value::Null => Ok(()),
+            Value::Object(proxy) => {
+                for field in ["proxy_url", "username", "password"] {
+                    match proxy.get(field) {
+                        None | Some(Value::Null) | Some(Value::String(_)) => {}
+                        Some(_) => return Err(format!("`{field}` must be a string or null")),
+                    }
+                }
+                Ok(())
+            }
+            _ => Err("must be null or an object with proxy_url, username, password".into()),
+        },
+        "http_proxy_test_url" | "secret_key" => match value {
+            Value::String(_) => Ok(()),
+            _ => Err("must be a string".into()),
+        },
+        "peers" => match value {
+            Value::Array(_) => Ok(()),
+            _ => Err("must be a list".into()),
+        },
+        "allow_unverified_ssl_peers" => match value {
+            Value::Bool(_) => Ok(()),
+            _ => Err("must be true or false".into()),
+        },
+        "revision" => match value.as_i64() {
+            Some(_) => Ok(()),
+            None => Err("must be an integer".into()),
+        },
+        _ => Ok(()),
+    }
+}
+
+/// Parses a validated allow-list value.
+pub fn parse_allow_list(value: Option<&Value>) -> Option<AllowList> {
+    value.and_then(|value| allow_list(value).ok())
+}

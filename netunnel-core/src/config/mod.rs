@@ -1,0 +1,410 @@
+//! The server's configuration: a JSON file compatible with NETunnel 1.0.x,
+//! merged over defaults, written back atomically after every change.
+
+mod atomic;
+mod keys;
+mod proxy;
+
+pub use keys::{defaults, validate, DEFAULT_KEYS};
+pub use proxy::ProxySettings;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use serde_json::{Map, Value};
+
+use crate::secret::{SecretError, SecretKey, TokenFormat};
+use crate::server::AllowList;
+
+/// What stands in a 1.0.x file where a credential was lost (see PROTOCOL.md).
+pub const MASK: &str = "******";
+
+/// Why the configuration cannot be used. Messages name the file, key or
+/// variable, never a secret.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file exists but cannot be read.
+    #[error("cannot read the configuration file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file is not JSON, or not a JSON object.
+    #[error("the configuration file {path} is not valid: {problem}")]
+    Syntax {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        problem: String,
+    },
+    /// A known key has a value of the wrong type.
+    #[error("the configuration file {path}: `{key}` {problem}")]
+    Key {
+        /// The file (or `<defaults>`).
+        path: PathBuf,
+        /// The key.
+        key: String,
+        /// What is wrong.
+        problem: String,
+    },
+    /// An environment override is not usable.
+    #[error("environment variable {name}: {problem}")]
+    Env {
+        /// The variable.
+        name: String,
+        /// What is wrong.
+        problem: String,
+    },
+    /// The file cannot be written.
+    #[error("cannot write the configuration file {path}: {source}")]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A secret in the configuration, or the key itself, is not usable.
+    #[error("{setting}: {source}")]
+    Secret {
+        /// The setting (e.g. `http_proxy.password`, `--secret-key`).
+        setting: String,
+        /// Why.
+        #[source]
+        source: SecretError,
+    },
+}
+
+/// Where the secret key came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeySource {
+    /// `--secret-key` or `--secret-key-file` (never written to the file).
+    Flag,
+    /// `NETUNNEL_SECRET_KEY` (never written to the file).
+    Environment,
+    /// `secret_key` in the file.
+    File,
+    /// Generated at start (and stored in the file, if there is one).
+    Generated,
+}
+
+/// Reads environment variables; a function so tests can supply their own.
+pub type EnvLookup<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+/// The process environment.
+pub fn process_env(name: &str) -> Option<String> {
+    std::env::var(name).ok()
+}
+
+struct State {
+    values: Map<String, Value>,
+    key: SecretKey,
+    key_source: KeySource,
+}
+
+/// The live configuration. With a path, every change is written back.
+pub struct ConfigStore {
+    path: Option<PathBuf>,
+    state: Mutex<State>,
+    flag_key: Option<SecretKey>,
+    warnings: Vec<String>,
+}
+
+impl std::fmt::Debug for ConfigStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConfigStore")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Defaults with `NETUNNEL_<KEY>` overrides applied.
+pub fn defaults_with_env(env: EnvLookup<'_>) -> Result<Map<String, Value>, ConfigError> {
+    let mut values = defaults();
+    for key in DEFAULT_KEYS {
+        let name = format!("NETUNNEL_{}", key.to_uppercase());
+        if let Some(text) = env(&name) {
+            let value: Value = serde_json::from_str(&text).map_err(|err| ConfigError::Env {
+                name: name.clone(),
+                problem: format!("not valid JSON: {err}"),
+            })?;
+            keys::validate(key, &value).map_err(|problem| ConfigError::Env {
+                name: name.clone(),
+                problem,
+            })?;
+            values.insert(key.to_string(), value);
+        }
+    }
+    Ok(values)
+}
+
+fn read_file(path: &Path) -> Result<Option<Map<String, Value>>, ConfigError> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => {
+            return Err(ConfigError::Read {
+                path: path.to_path_buf(),
+                source,
+            })
+        }
+    };
+    let value: Value = serde_json::from_str(&text).map_err(|err| ConfigError::Syntax {
+        path: path.to_path_buf(),
+        problem: err.to_string(),
+    })?;
+    match value {
+        Value::Object(map) => Ok(Some(map)),
+        _ => Err(ConfigError::Syntax {
+            path: path.to_path_buf(),
+            problem: "the top level must be a JSON object".into(),
+        }),
+    }
+}
+
+/// Serialises as NETunnel does: JSON indented by 4.
+fn render(values: &Map<String, Value>) -> Vec<u8> {
+    let mut out = Vec::new();
+    let formatter = serde_json::ser::PrettyFormatter::with_indent(b"    ");
+    let mut serializer = serde_json::Serializer::with_formatter(&mut out, formatter);
+    // Serialising a Map of Values into a Vec cannot fail.
+    if serde::Serialize::serialize(values, &mut serializer).is_err() {
+        out.clear();
+    }
+    out.push(b'\n');
+    out
+}
+
+/// The secret key by precedence: flag, environment, file, else a new one that
+/// is stored in `values`.
+fn choose_key(
+    values: &mut Map<String, Value>,
+    flag: Option<SecretKey>,
+    env: Option<SecretKey>,
+    file: Option<SecretKey>,
+) -> Result<(SecretKey, KeySource), ConfigError> {
+    Ok(match (flag, env, file) {
+        (Some(key), _, _) => (key, KeySource::Flag),
+        (None, Some(key), _) => (key, KeySource::Environment),
+        (None, None, Some(key)) => (key, KeySource::File),
+        (None, None, None) => {
+            let key = SecretKey::generate().map_err(|source| ConfigError::Secret {
+                setting: "secret_key".into(),
+                source,
+            })?;
+            values.insert("secret_key".into(), Value::String(key.encode()));
+            (key, KeySource::Generated)
+        }
+    })
+}
+
+impl ConfigStore {
+    /// A configuration kept in memory only (stateless server).
+    pub fn in_memory(
+        flag_key: Option<&str>,
+        env: EnvLookup<'_>,
+    ) -> Result<ConfigStore, ConfigError> {
+        Self::open(None, flag_key, env)
+    }
+
+    /// Loads `path` (if given and present) over the defaults, resolves the
+    /// secret key (flag, `NETUNNEL_SECRET_KEY`, file, generated) and writes the
+    /// result back. On any error nothing is written.
+    pub fn open(
+        path: Option<&Path>,
+        flag_key: Option<&str>,
+        env: EnvLookup<'_>,
+    ) -> Result<ConfigStore, ConfigError> {
+        let mut values = defaults_with_env(env)?;
+        let label = path
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("<defaults>"));
+        if let Some(path) = path {
+            atomic::clean_leftovers(path);
+            if let Some(file) = read_file(path)? {
+                for (key, value) in file {
+                    keys::validate(&key, &value).map_err(|problem| ConfigError::Key {
+                        path: label.clone(),
+                        key: key.clone(),
+                        problem,
+                    })?;
+                    values.insert(key, value);
+                }
+            }
+        }
+        let flag_key = flag_key
+            .map(|text| {
+                SecretKey::parse(text).map_err(|source| ConfigError::Secret {
+                    setting: "--secret-key".into(),
+                    source,
+                })
+            })
+            .transpose()?;
+        let env_key = env("NETUNNEL_SECRET_KEY")
+            .map(|text| {
+                SecretKey::parse(&text).map_err(|source| ConfigError::Secret {
+                    setting: "NETUNNEL_SECRET_KEY".into(),
+                    source,
+                })
+            })
+            .transpose()?;
+        let file_key = match values.get("secret_key") {
+            Some(Value::String(text)) => {
+                Some(
+                    SecretKey::parse(text).map_err(|source| ConfigError::Secret {
+                        setting: format!("secret_key in {}", label.display()),
+                        source,
+                    })?,
+                )
+            }
+            _ => None,
+        };
+        let (key, key_source) = choose_key(&mut values, flag_key.clone(), env_key, file_key)?;
+        let mut warnings = Vec::new();
+        proxy::check_credentials(&values, &key, &mut warnings)?;
+        let store = ConfigStore {
+            path: path.map(Path::to_path_buf),
+            state: Mutex::new(State {
+                values,
+                key,
+                key_source,
+            }),
+            flag_key,
+            warnings,
+        };
+        store.save(&store.lock())?;
+        Ok(store)
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn save(&self, state: &State) -> Result<(), ConfigError> {
+        let Some(path) = &self.path else {
+            return Ok(());
+        };
+        atomic::write(path, &render(&state.values)).map_err(|source| ConfigError::Write {
+            path: path.clone(),
+            source,
+        })
+    }
+
+    /// The file, when the server is not stateless.
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+
+    /// Problems found at load that do not stop the server (e.g. lost credentials).
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
+    }
+
+    /// Where the secret key came from.
+    pub fn key_source(&self) -> KeySource {
+        self.lock().key_source
+    }
+
+    /// A copy of one value.
+    pub fn get(&self, key: &str) -> Option<Value> {
+        self.lock().values.get(key).cloned()
+    }
+
+    /// Applies `change` to the values and writes the result (serialised with
+    /// every other change). On a write error the change is undone.
+    pub fn update<T>(
+        &self,
+        change: impl FnOnce(&mut Map<String, Value>, &SecretKey) -> T,
+    ) -> Result<T, ConfigError> {
+        let mut state = self.lock();
+        let before = state.values.clone();
+        let key = state.key.clone();
+        let out = change(&mut state.values, &key);
+        if let Err(err) = self.save(&state) {
+            state.values = before;
+            return Err(err);
+        }
+        Ok(out)
+    }
+
+    /// Encrypts a value with the secret key (our format).
+    pub fn encrypt(&self, plaintext: &str) -> Result<String, ConfigError> {
+        self.lock()
+            .key
+            .encrypt(plaintext, TokenFormat::Gcm)
+            .map_err(|source| ConfigError::Secret {
+                setting: "encryption".into(),
+                source,
+            })
+    }
+
+    /// Decrypts a value written by us or by NETunnel 1.0.x.
+    pub fn decrypt(&self, setting: &str, token: &str) -> Result<String, ConfigError> {
+        self.lock()
+            .key
+            .decrypt(token)
+            .map_err(|source| ConfigError::Secret {
+                setting: setting.to_string(),
+                source,
+            })
+    }
+
+    /// `allowed_tunnel_destinations`.
+    pub fn allowed_destinations(&self) -> AllowList {
+        keys::parse_allow_list(self.lock().values.get("allowed_tunnel_destinations"))
+            .unwrap_or_else(|| AllowList(Default::default()))
+    }
+
+    /// `allowed_tunnel_entrances`; `None` allows any.
+    pub fn allowed_entrances(&self) -> Option<AllowList> {
+        keys::parse_allow_list(self.lock().values.get("allowed_tunnel_entrances"))
+    }
+
+    /// The global HTTP proxy, credentials decrypted (`None` when unset).
+    pub fn http_proxy(&self) -> Option<ProxySettings> {
+        let state = self.lock();
+        proxy::decrypted(&state.values, &state.key)
+    }
+
+    /// Replaces every value by the defaults (with environment overrides). The
+    /// secret key is kept when it came from a flag or the environment, else a
+    /// new one is generated and stored, as NETunnel 1.0.x does.
+    pub fn reset(&self, env: EnvLookup<'_>) -> Result<(), ConfigError> {
+        let mut values = defaults_with_env(env)?;
+        let env_key = env("NETUNNEL_SECRET_KEY").and_then(|text| SecretKey::parse(&text).ok());
+        let (key, source) = choose_key(&mut values, self.flag_key.clone(), env_key, None)?;
+        let mut state = self.lock();
+        let previous = std::mem::replace(
+            &mut *state,
+            State {
+                values,
+                key,
+                key_source: source,
+            },
+        );
+        if let Err(err) = self.save(&state) {
+            *state = previous;
+            return Err(err);
+        }
+        Ok(())
+    }
+}
+
+/// Writes `values` to `path` atomically (for `netunnel config` tools).
+pub fn write_file(path: &Path, values: &Map<String, Value>) -> Result<(), ConfigError> {
+    atomic::write(path, &render(values)).map_err(|source| ConfigError::Write {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// Reads a configuration file as raw JSON (for `netunnel config` tools).
+pub fn read_raw(path: &Path) -> Result<Option<Map<String, Value>>, ConfigError> {
+    read_file(path)
+}
+
+#[cfg(test)]
+mod tests;

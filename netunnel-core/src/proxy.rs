@@ -1,0 +1,203 @@
+//! HTTP proxies: `CONNECT` tunnels and the proxy check of `POST /config/http-proxy`.
+
+use std::time::Duration;
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use futures::{AsyncReadExt, AsyncWriteExt};
+use url::Url;
+
+use crate::config::ProxySettings;
+use crate::error::{Error, Result};
+use crate::runtime::{timeout, BoxConn, Runtime};
+
+const PROXY_TIMEOUT: Duration = Duration::from_secs(15);
+const MAX_HEAD: usize = 16 * 1024;
+
+/// `url` with any password replaced by `******`, for logs and answers.
+pub fn redact_url(url: &str) -> String {
+    match Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some(crate::config::MASK));
+            parsed.to_string()
+        }
+        _ => url.to_string(),
+    }
+}
+
+/// Host and port of an `http://` proxy URL, and credentials from its
+/// `user:pass@` part (explicit credentials win).
+/// Basic auth user and password.
+type Credentials = Option<(String, String)>;
+
+fn endpoint(proxy: &ProxySettings) -> Result<(String, u16, Credentials)> {
+    let url = Url::parse(&proxy.url).map_err(|err| {
+        Error::BadRequest(format!(
+            "invalid proxy URL {}: {err}",
+            redact_url(&proxy.url)
+        ))
+    })?;
+    if url.scheme() != "http" {
+        return Err(Error::BadRequest(format!(
+            "unsupported proxy URL scheme `{}` (use http://)",
+            url.scheme()
+        )));
+    }
+    let host = url
+        .host_str()
+        .ok_or_else(|| Error::BadRequest("the proxy URL has no host".into()))?
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_string();
+    let port = url.port_or_known_default().unwrap_or(80);
+    let credentials = match (&proxy.username, &proxy.password) {
+        (Some(user), Some(pass)) => Some((user.clone(), pass.clone())),
+        (None, None) if !url.username().is_empty() => Some((
+            decode(url.username()),
+            decode(url.password().unwrap_or_default()),
+        )),
+        (None, None) => None,
+        _ => {
+            return Err(Error::BadRequest(
+                "HTTP proxy authentication needs both a username and a password".into(),
+            ))
+        }
+    };
+    Ok((host, port, credentials))
+}
+
+fn decode(text: &str) -> String {
+    url::form_urlencoded::parse(format!("x={text}").as_bytes())
+        .next()
+        .map(|(_, value)| value.into_owned())
+        .unwrap_or_default()
+}
+
+fn authorization(credentials: &Credentials) -> String {
+    match credentials {
+        Some((user, pass)) => format!(
+            "Proxy-Authorization: Basic {}\r\n",
+            STANDARD.encode(format!("{user}:{pass}"))
+        ),
+        None => String::new(),
+    }
+}
+
+/// Reads a response head; returns the status code and reason.
+async fn read_status(conn: &mut BoxConn) -> Result<(u16, String)> {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        if head.len() > MAX_HEAD {
+            return Err(Error::Protocol("the proxy's answer is too long".into()));
+        }
+        let n = conn
+            .read(&mut byte)
+            .await
+            .map_err(|err| Error::io("reading the proxy's answer", err))?;
+        if n == 0 {
+            return Err(Error::Remote("the proxy closed the connection".into()));
+        }
+        head.push(byte[0]);
+    }
+    let text = String::from_utf8_lossy(&head);
+    let line = text.lines().next().unwrap_or_default();
+    let mut parts = line.splitn(3, ' ');
+    let _version = parts.next();
+    let status = parts
+        .next()
+        .and_then(|code| code.parse().ok())
+        .ok_or_else(|| Error::Protocol(format!("unexpected answer from the proxy: {line}")))?;
+    Ok((status, parts.next().unwrap_or_default().to_string()))
+}
+
+/// Opens a TCP tunnel to `host:port` through `proxy` with `CONNECT`.
+pub async fn connect_via(
+    rt: &dyn Runtime,
+    proxy: &ProxySettings,
+    host: &str,
+    port: u16,
+) -> Result<BoxConn> {
+    let (proxy_host, proxy_port, credentials) = endpoint(proxy)?;
+    let work = async {
+        let mut conn = rt
+            .connect(proxy_host.clone(), proxy_port)
+            .await
+            .map_err(|err| {
+                Error::io(
+                    format!("cannot connect to the proxy {}", redact_url(&proxy.url)),
+                    err,
+                )
+            })?;
+        let target = if host.contains(':') {
+            format!("[{host}]:{port}")
+        } else {
+            format!("{host}:{port}")
+        };
+        let request = format!(
+            "CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n{}\r\n",
+            authorization(&credentials)
+        );
+        conn.write_all(request.as_bytes())
+            .await
+            .map_err(|err| Error::io("writing to the proxy", err))?;
+        let (status, reason) = read_status(&mut conn).await?;
+        if !(200..300).contains(&status) {
+            return Err(Error::Remote(format!(
+                "the proxy {} refused CONNECT {target}: {status} {reason}",
+                redact_url(&proxy.url)
+            )));
+        }
+        Ok(conn)
+    };
+    timeout(rt, PROXY_TIMEOUT, work)
+        .await
+        .unwrap_or_else(|| Err(Error::Timeout("waiting for the proxy".into())))
+}
+
+/// Checks that `proxy` works: an `http://` `test_url` is fetched through it and
+/// must answer 200; for an `https://` one the proxy must accept a `CONNECT` to it.
+pub async fn check(rt: &dyn Runtime, proxy: &ProxySettings, test_url: &str) -> Result<()> {
+    let url = Url::parse(test_url)
+        .map_err(|err| Error::BadRequest(format!("invalid test_url {test_url}: {err}")))?;
+    let host = url
+        .host_str()
+        .ok_or_else(|| Error::BadRequest("test_url has no host".into()))?
+        .to_string();
+    let port = url.port_or_known_default().unwrap_or(80);
+    match url.scheme() {
+        "https" => connect_via(rt, proxy, &host, port).await.map(|_| ()),
+        "http" => {
+            let (proxy_host, proxy_port, credentials) = endpoint(proxy)?;
+            let work = async {
+                let mut conn = rt.connect(proxy_host, proxy_port).await.map_err(|err| {
+                    Error::BadRequest(format!(
+                        "cannot connect to the proxy {}: {err}",
+                        redact_url(&proxy.url)
+                    ))
+                })?;
+                let request = format!(
+                    "GET {url} HTTP/1.1\r\nHost: {}\r\n{}Connection: close\r\n\r\n",
+                    url.host_str().unwrap_or_default(),
+                    authorization(&credentials)
+                );
+                conn.write_all(request.as_bytes())
+                    .await
+                    .map_err(|err| Error::io("writing to the proxy", err))?;
+                let (status, reason) = read_status(&mut conn).await?;
+                if status != 200 {
+                    return Err(Error::BadRequest(format!(
+                        "Invalid response from proxy: {status} {reason}"
+                    )));
+                }
+                Ok(())
+            };
+            timeout(rt, PROXY_TIMEOUT, work)
+                .await
+                .unwrap_or_else(|| Err(Error::Timeout("waiting for the proxy".into())))
+        }
+        other => Err(Error::BadRequest(format!(
+            "unsupported test_url scheme `{other}`"
+        ))),
+    }
+}

@@ -1,0 +1,116 @@
+//! `GET`/`POST /config/http-proxy` and `POST /config/factory-reset`.
+
+use serde_json::{json, Value};
+
+use super::ServerCore;
+use crate::config::{ProxySettings, MASK};
+use crate::error::{Error, Result};
+
+fn optional_text(body: &Value, key: &str) -> Result<Option<String>> {
+    match body.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(text)) if text.is_empty() => Ok(None),
+        Some(Value::String(text)) => Ok(Some(text.clone())),
+        Some(_) => Err(Error::BadRequest(format!("`{key}` must be a string"))),
+    }
+}
+
+fn config_error(err: crate::config::ConfigError) -> Error {
+    Error::Config(err.to_string())
+}
+
+impl ServerCore {
+    /// The global proxy as `GET /config/http-proxy` shows it: `{}` when unset,
+    /// credentials as `******`, a password inside the URL masked too.
+    pub fn http_proxy_view(&self) -> Value {
+        match self.store.get("http_proxy") {
+            Some(Value::Object(proxy)) => {
+                let mut shown = proxy.clone();
+                if let Some(Value::String(url)) = proxy.get("proxy_url") {
+                    shown.insert("proxy_url".into(), json!(crate::proxy::redact_url(url)));
+                }
+                for field in ["username", "password"] {
+                    if matches!(proxy.get(field), Some(Value::String(v)) if !v.is_empty()) {
+                        shown.insert(field.into(), json!(MASK));
+                    }
+                }
+                Value::Object(shown)
+            }
+            _ => json!({}),
+        }
+    }
+
+    /// `POST /config/http-proxy`: verifies (unless `check_proxy` is false) and
+    /// stores the proxy, credentials encrypted. Nothing changes on failure.
+    pub async fn set_http_proxy(&self, body: &Value) -> Result<Value> {
+        let Some(url) = body.get("proxy_url") else {
+            return Err(Error::BadRequest("Missing 'proxy_url' for proxy".into()));
+        };
+        let stored = match url {
+            Value::Null => Value::Null,
+            Value::String(url) => {
+                let username = optional_text(body, "username")?;
+                let password = optional_text(body, "password")?;
+                if username.is_some() != password.is_some() {
+                    return Err(Error::BadRequest(
+                        "HTTP proxy authentication needs both a username and a password".into(),
+                    ));
+                }
+                let check = match body.get("check_proxy") {
+                    None | Some(Value::Null) => true,
+                    Some(Value::Bool(check)) => *check,
+                    Some(_) => {
+                        return Err(Error::BadRequest(
+                            "`check_proxy` must be true or false".into(),
+                        ))
+                    }
+                };
+                let proxy = ProxySettings {
+                    url: url.clone(),
+                    username: username.clone(),
+                    password: password.clone(),
+                };
+                if check {
+                    let test_url = match optional_text(body, "test_url")? {
+                        Some(test_url) => test_url,
+                        None => match self.store.get("http_proxy_test_url") {
+                            Some(Value::String(test_url)) => test_url,
+                            _ => return Err(Error::BadRequest("missing `test_url`".into())),
+                        },
+                    };
+                    crate::proxy::check(&*self.rt, &proxy, &test_url).await?;
+                }
+                let seal = |value: Option<String>| -> Result<Value> {
+                    match value {
+                        Some(text) => Ok(json!(self.store.encrypt(&text).map_err(config_error)?)),
+                        None => Ok(Value::Null),
+                    }
+                };
+                json!({"proxy_url": url, "username": seal(username)?, "password": seal(password)?})
+            }
+            _ => {
+                return Err(Error::BadRequest(
+                    "`proxy_url` must be a string or null".into(),
+                ))
+            }
+        };
+        self.store
+            .update(|values, _| values.insert("http_proxy".into(), stored))
+            .map_err(config_error)?;
+        log::info!("default HTTP proxy set to {}", self.http_proxy_view());
+        Ok(self.http_proxy_view())
+    }
+
+    /// `POST /config/factory-reset`: the configuration goes back to the
+    /// defaults; with `disconnect_clients`, every channel is closed too.
+    pub fn factory_reset(&self, disconnect_clients: bool) -> Result<()> {
+        self.store
+            .reset(&crate::config::process_env)
+            .map_err(config_error)?;
+        log::warn!("configuration reset to the defaults");
+        if disconnect_clients {
+            self.close_all();
+        }
+        Ok(())
+    }
+}
