@@ -10,6 +10,7 @@ pub mod channel;
 pub mod client;
 pub mod config;
 mod error;
+pub mod peer;
 pub mod proxy;
 pub mod pump;
 pub mod runtime;
@@ -28,7 +29,7 @@ pub use error::{Error, Result};
 pub use runtime::{BoxConn, Conn, Listener, Runtime, RuntimeRef};
 
 #[cfg(feature = "async-std")]
-pub use frontend::{AsyncStdRuntime, HttpTransport, ServerHandle};
+pub use frontend::{AsyncStdRuntime, HttpConnector, HttpTransport, ServerHandle};
 
 /// This implementation's version, reported in `POST /channels` and `GET /version`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -15,7 +15,9 @@ use netunnel_core::{AsyncStdRuntime, HttpTransport, ServerHandle};
 
 async fn server(settings: ServerSettings) -> ServerHandle {
     let store = ConfigStore::in_memory(None, &|_| None).unwrap();
-    let core = ServerCore::new(AsyncStdRuntime::shared(), settings, Arc::new(store));
+    let rt = AsyncStdRuntime::shared();
+    let connector = netunnel_core::HttpConnector::new(rt.clone());
+    let core = ServerCore::new(rt, settings, Arc::new(store), connector);
     ServerHandle::start(core, "127.0.0.1", 0).await.unwrap()
 }
 

@@ -432,6 +432,14 @@ fn config_downgrade_rewrites_secrets_as_fernet() {
     let path = dir.path().join("c.json");
     let arg = path_arg(&path);
     let (mut server, port) = server_with(&["-c", &arg], &[]);
+    let (_peer, peer_port) = server_with(&[], &[]);
+    let peer = json!({"name": "p", "target_netunnel_url": format!("http://127.0.0.1:{peer_port}"), "auth_data": {"token": "t0k"}});
+    assert_eq!(http(port, "POST", "/peers", Some(&peer.to_string())).0, 200);
+    assert!(read(&path)["peers"][0]["auth_data"]["token"]
+        .as_str()
+        .unwrap()
+        .starts_with("ntv1:"));
+    // With the proxy set, peers are reached through it: register the peer first.
     let body = json!({"proxy_url": "http://127.0.0.1:3128", "username": "alice", "password": "s3cret!", "check_proxy": false});
     assert_eq!(
         http(port, "POST", "/config/http-proxy", Some(&body.to_string())).0,
@@ -441,8 +449,12 @@ fn config_downgrade_rewrites_secrets_as_fernet() {
     server.wait_exit();
     let (code, out, err) = run(&["config", "downgrade", &arg]);
     assert_eq!(code, 0, "{err}");
-    assert!(out.contains("2 value(s)"), "{out}");
+    assert!(out.contains("2 value(s) rewritten"), "{out}");
     let file = read(&path);
+    assert_eq!(
+        file["peers"][0]["auth_data"]["token"], "t0k",
+        "1.0.x reads auth_data in clear"
+    );
     let key = file["secret_key"].as_str().unwrap();
     for (field, plain) in [("username", "alice"), ("password", "s3cret!")] {
         let token = file["http_proxy"][field].as_str().unwrap();
@@ -538,7 +550,10 @@ fn proxy_check_goes_through_a_real_proxy() {
     let body = json!({"proxy_url": proxy_url, "username": "alice", "password": "s3cret", "test_url": format!("https://127.0.0.1:{port}/")});
     let (status, answer) = http(port, "POST", "/config/http-proxy", Some(&body.to_string()));
     assert_eq!(status, 200, "{answer}");
-    assert!(std::fs::read_to_string(&log).unwrap().contains("CONNECT"));
+    let connect_line = format!("CONNECT 127.0.0.1:{port} ");
+    assert!(std::fs::read_to_string(&log)
+        .unwrap()
+        .contains(&connect_line));
     // Wrong credentials: the proxy's refusal is reported, nothing stored.
     let before = std::fs::read_to_string(&path).unwrap();
     let body = json!({"proxy_url": proxy_url, "username": "alice", "password": "wrong", "test_url": test_url});

@@ -384,3 +384,70 @@ fn our_fernet_tokens_decrypt_with_their_encryptor() {
         "from python"
     );
 }
+
+#[test]
+#[ignore = "needs NETunnel 1.0.13: run scripts/test"]
+fn our_server_holds_a_static_tunnel_to_their_server() {
+    let echo = echo_server();
+    let (_theirs, their_port) = start_python_server();
+    let (_dir, config) = own_port_range();
+    let (_ours, port) = start_server(&["-c", &config]);
+    let peer = serde_json::json!({"name": "python", "target_netunnel_url": format!("http://127.0.0.1:{their_port}"), "auth_data": {}});
+    let (status, answer) = support::http(port, "POST", "/peers", Some(&peer.to_string()));
+    assert_eq!(status, 200, "{answer}");
+    let body = serde_json::json!({"tunnel_remote_port": echo});
+    let (status, answer) = support::http(
+        port,
+        "POST",
+        "/peers/1/static_tunnels",
+        Some(&body.to_string()),
+    );
+    assert_eq!(status, 200, "{answer}");
+    let tunnel: serde_json::Value = serde_json::from_str(&answer).expect("json");
+    let local = tunnel["tunnel_local_port"].as_u64().expect("port") as u16;
+    roundtrips(local, 21);
+}
+
+#[test]
+#[ignore = "needs NETunnel 1.0.13: run scripts/test"]
+fn their_client_library_manages_peers_on_our_server() {
+    let echo = echo_server();
+    let (_peer, peer_port) = start_server(&[]);
+    let (_dir, config) = own_port_range();
+    let (_ours, port) = start_server(&["-c", &config]);
+    // NETunnel 1.0.13's own client API, driving our server.
+    let script = format!(
+        r#"
+import asyncio, json
+from netunnel.client import NETunnelClient
+async def main():
+    async with NETunnelClient("http://127.0.0.1:{port}") as client:
+        peer = await client.register_peer("rust", "http://127.0.0.1:{peer_port}")
+        tunnel = await client.create_peer_static_tunnel("rust", {echo})
+        listed = await client.list_peer_static_tunnels("rust")
+        assert listed == [tunnel], listed
+        assert (await client.get_peer_by_name("rust"))["id"] == peer["id"]
+        print(json.dumps(tunnel))
+        proxy = await client.get_server_default_http_proxy()
+        assert proxy == {{}}, proxy
+asyncio.run(main())
+"#
+    );
+    let tunnel: serde_json::Value = serde_json::from_str(&python_eval(&script)).expect("json");
+    roundtrips(
+        tunnel["tunnel_local_port"].as_u64().expect("port") as u16,
+        22,
+    );
+}
+
+/// A config file giving static tunnels a local port range of their own, so
+/// tests running at the same time do not race for the lowest free port.
+fn own_port_range() -> (tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let base = free_port().saturating_sub(50).max(1025);
+    let path = dir.path().join("netunnel.conf");
+    let config = serde_json::json!({"static_tunnel_local_ports": format!("{base}-{}", base + 40)});
+    std::fs::write(&path, config.to_string()).expect("write config");
+    let path = path.to_str().expect("utf-8").to_string();
+    (dir, path)
+}

@@ -1,6 +1,7 @@
 //! The client's state machine: one control channel to a server and the tunnels
 //! opened over it. Reaches the server through a [`Transport`].
 
+mod peers;
 mod tunnel;
 
 pub use tunnel::{Tunnel, TunnelInfo};
@@ -20,6 +21,9 @@ use crate::transport::{Method, Transport};
 use crate::tunnel::{spawn_tracked, Entrance, Exit, SpareSource};
 use crate::wire::{ChannelCreated, ControlMessage, CreateChannel, CreateTunnel, TunnelCreated};
 use crate::ws::{Heartbeat, WebSocket};
+
+/// Bound on opening a forward tunnel's first spare websocket.
+const FIRST_SPARE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Settings of a [`Client`].
 #[derive(Debug, Clone)]
@@ -87,6 +91,13 @@ impl ClientInner {
                 "deleting tunnel {tid} on the server"
             ))),
         }
+    }
+}
+
+impl Drop for ClientInner {
+    fn drop(&mut self) {
+        // The last handle is gone: nobody can use the channel any more.
+        self.control.close();
     }
 }
 
@@ -329,12 +340,18 @@ impl Client {
         };
         let state = tunnel::TunnelState::new(info, TunnelEnd::Entrance(Arc::clone(&entrance)));
         inner.tunnels().insert(tid, Arc::clone(&state));
-        let ready = entrance.wait_ready();
-        let closed = inner.control.closed();
-        if let futures::future::Either::Right(_) =
-            futures::future::select(std::pin::pin!(ready), closed).await
-        {
-            return Err(Error::ChannelClosed);
+        let first_spare = std::pin::pin!(entrance.wait_ready());
+        let ready = futures::future::select(first_spare, inner.control.closed());
+        let failure = match crate::runtime::timeout(&*inner.rt, FIRST_SPARE_TIMEOUT, ready).await {
+            Some(futures::future::Either::Left(_)) => None,
+            Some(futures::future::Either::Right(_)) => Some(Error::ChannelClosed),
+            None => Some(Error::Timeout(
+                "waiting for the server to accept the tunnel's first websocket".into(),
+            )),
+        };
+        if let Some(err) = failure {
+            let _ = inner.delete(tid).await;
+            return Err(err);
         }
         Ok(Tunnel::new(state, Arc::downgrade(inner)))
     }

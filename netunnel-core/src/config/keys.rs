@@ -62,8 +62,21 @@ pub fn validate(key: &str, value: &Value) -> Result<(), String> {
             _ => Err("must be a string".into()),
         },
         "peers" => match value {
-            Value::Array(_) => Ok(()),
+            Value::Array(_) => serde_json::from_value::<Vec<crate::wire::Peer>>(value.clone())
+                .map(|_| ())
+                .map_err(|err| format!("holds a peer that is not valid: {err}")),
             _ => Err("must be a list".into()),
+        },
+        "static_tunnel_retry_interval" | "static_tunnel_health_check_interval" => {
+            match value.as_f64() {
+                Some(seconds) if seconds > 0.0 => Ok(()),
+                _ => Err("must be a positive number of seconds".into()),
+            }
+        }
+        "static_tunnel_local_ports" => match value.as_str().and_then(crate::peer::parse_port_range)
+        {
+            Some(_) => Ok(()),
+            None => Err("must be a port range such as \"20000-20999\"".into()),
         },
         "allow_unverified_ssl_peers" => match value {
             Value::Bool(_) => Ok(()),

@@ -33,13 +33,30 @@ fn credential<'a>(proxy: &'a Map<String, Value>, field: &str) -> Option<&'a str>
     }
 }
 
-/// At load: every stored credential must decrypt, or the server refuses to
-/// start naming it; a `******` left by NETunnel 1.0.x is only a warning.
+/// At load: every stored credential (proxy, peers' auth data) must decrypt, or
+/// the server refuses to start naming it; a `******` left by NETunnel 1.0.x in
+/// the proxy settings is only a warning.
 pub(super) fn check_credentials(
     values: &Map<String, Value>,
     key: &SecretKey,
     warnings: &mut Vec<String>,
 ) -> Result<(), ConfigError> {
+    if let Some(Value::Array(peers)) = values.get("peers") {
+        for peer in peers {
+            let name = peer.get("name").and_then(Value::as_str).unwrap_or("?");
+            let Some(Value::Object(auth_data)) = peer.get("auth_data") else {
+                continue;
+            };
+            for (field, value) in auth_data {
+                if let Some(token) = value.as_str().filter(|v| SecretKey::is_token(v)) {
+                    key.decrypt(token).map_err(|source| ConfigError::Secret {
+                        setting: format!("peers[{name}].auth_data.{field}"),
+                        source,
+                    })?;
+                }
+            }
+        }
+    }
     let Some(Value::Object(proxy)) = values.get("http_proxy") else {
         return Ok(());
     };

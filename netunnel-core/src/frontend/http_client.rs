@@ -6,6 +6,7 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 use http_types::{Method as HttpMethod, Request, Url};
 
+use crate::config::ProxySettings;
 use crate::error::{Error, Result};
 use crate::runtime::{timeout, RuntimeRef};
 use crate::transport::{Method, Reply, Transport};
@@ -17,6 +18,7 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// Reaches a NETunnel server at an `http://host:port[/prefix]` URL.
 pub struct HttpTransport {
     rt: RuntimeRef,
+    proxy: Option<ProxySettings>,
     host: String,
     port: u16,
     /// Path prefix without a trailing slash (empty for none).
@@ -32,6 +34,16 @@ impl std::fmt::Debug for HttpTransport {
 impl HttpTransport {
     /// Parses `server_url`; only `http://` is supported by this transport.
     pub fn new(rt: RuntimeRef, server_url: &str) -> Result<HttpTransport> {
+        Self::with_proxy(rt, server_url, None)
+    }
+
+    /// Like [`HttpTransport::new`], reaching the server through an HTTP proxy
+    /// (`CONNECT`) when `proxy` is given.
+    pub fn with_proxy(
+        rt: RuntimeRef,
+        server_url: &str,
+        proxy: Option<ProxySettings>,
+    ) -> Result<HttpTransport> {
         let url = Url::parse(server_url)
             .map_err(|err| Error::Config(format!("invalid server URL `{server_url}`: {err}")))?;
         if url.scheme() != "http" {
@@ -50,6 +62,7 @@ impl HttpTransport {
         let prefix = url.path().trim_end_matches('/').to_string();
         Ok(HttpTransport {
             rt,
+            proxy,
             host,
             port,
             prefix,
@@ -65,6 +78,9 @@ impl HttpTransport {
     }
 
     async fn connect(&self) -> Result<crate::BoxConn> {
+        if let Some(proxy) = &self.proxy {
+            return crate::proxy::connect_via(&*self.rt, proxy, &self.host, self.port).await;
+        }
         self.rt
             .connect(self.host.clone(), self.port)
             .await

@@ -23,7 +23,8 @@ use crate::BoxConn;
 /// Largest request body we read.
 const MAX_BODY: u64 = 1 << 20;
 
-type State = Arc<ServerCore>;
+/// The router's state: the server.
+pub(super) type State = Arc<ServerCore>;
 
 /// A running HTTP server. Dropping the handle does not stop it; call
 /// [`ServerHandle::shutdown`].
@@ -68,6 +69,12 @@ impl ServerHandle {
     pub fn shutdown(&self) {
         self.stop.fire();
         self.core.close_all();
+    }
+
+    /// [`ServerHandle::shutdown`], and stops every static tunnel.
+    pub async fn stop(&self) {
+        self.shutdown();
+        self.core.peers().stop_all().await;
     }
 }
 
@@ -123,6 +130,7 @@ fn routes(core: Arc<ServerCore>) -> tide::Server<State> {
         .get(|req: Request<State>| async move { Ok(json_response(req.state().http_proxy_view())) })
         .post(set_http_proxy);
     app.at("/config/factory-reset").post(factory_reset);
+    super::peer_routes::add(&mut app);
     app.at("*").all(|req: Request<State>| async move {
         Ok(error_response(&Error::NotFound(format!(
             "no route for {} {}",
@@ -141,24 +149,24 @@ fn error_response(err: &Error) -> Response {
     res
 }
 
-fn json_response(value: serde_json::Value) -> Response {
+pub(super) fn json_response(value: serde_json::Value) -> Response {
     let mut res = Response::new(StatusCode::Ok);
     res.set_body(value);
     res
 }
 
 /// An empty success: empty body, JSON content type (a Python client reads `None`).
-fn empty_response() -> Response {
+pub(super) fn empty_response() -> Response {
     let mut res = Response::new(StatusCode::Ok);
     res.set_content_type(http_types::mime::JSON);
     res
 }
 
-fn reply(result: Result<Response>) -> tide::Result {
+pub(super) fn reply(result: Result<Response>) -> tide::Result {
     Ok(result.unwrap_or_else(|err| error_response(&err)))
 }
 
-fn id_param(req: &Request<State>, name: &str) -> Result<u64> {
+pub(super) fn id_param(req: &Request<State>, name: &str) -> Result<u64> {
     let text = req
         .param(name)
         .map_err(|_| Error::BadRequest(format!("missing `{name}`")))?;
@@ -166,7 +174,7 @@ fn id_param(req: &Request<State>, name: &str) -> Result<u64> {
         .map_err(|_| Error::NotFound(format!("`{text}` is not a valid {name}")))
 }
 
-async fn read_json(req: &mut Request<State>) -> Result<serde_json::Value> {
+pub(super) async fn read_json(req: &mut Request<State>) -> Result<serde_json::Value> {
     if req.len().is_some_and(|len| len as u64 > MAX_BODY) {
         return Err(Error::BadRequest("request body too large".into()));
     }
@@ -255,7 +263,7 @@ async fn factory_reset(mut req: Request<State>) -> tide::Result {
                 .get("disconnect_clients")
                 .and_then(serde_json::Value::as_bool)
                 .unwrap_or(false);
-            req.state().factory_reset(disconnect)?;
+            req.state().factory_reset(disconnect).await?;
             Ok(empty_response())
         }
         .await,

@@ -1,9 +1,12 @@
 //! The async-std frontend: runtime, HTTP server and HTTP/websocket client.
 
+mod connector;
 mod http_client;
 mod http_server;
+mod peer_routes;
 mod runtime;
 
+pub use connector::HttpConnector;
 pub use http_client::HttpTransport;
 pub use http_server::ServerHandle;
 pub use runtime::AsyncStdRuntime;

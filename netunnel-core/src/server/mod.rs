@@ -16,6 +16,7 @@ use futures::future::BoxFuture;
 use crate::channel::{AcceptAll, Channel};
 use crate::config::ConfigStore;
 use crate::error::{Error, Result};
+use crate::peer::{Connector, PeerManager};
 use crate::runtime::RuntimeRef;
 use crate::tunnel::{Entrance, Exit, SpareSource};
 use crate::wire::{ChannelCreated, ControlMessage, CreateTunnel, TunnelCreated};
@@ -126,6 +127,7 @@ impl SpareSource for AskClient {
 pub struct ServerCore {
     rt: RuntimeRef,
     store: Arc<ConfigStore>,
+    peers: PeerManager,
     settings: Mutex<ServerSettings>,
     channels: Mutex<HashMap<u64, Arc<ServerChannel>>>,
     next_channel: AtomicU64,
@@ -138,13 +140,16 @@ impl std::fmt::Debug for ServerCore {
 }
 
 impl ServerCore {
-    /// A server with no channels, configured by `store`.
+    /// A server with no channels, configured by `store`, reaching its peers
+    /// through `connector`. Call [`ServerCore::start_peers`] once serving.
     pub fn new(
         rt: RuntimeRef,
         settings: ServerSettings,
         store: Arc<ConfigStore>,
+        connector: Arc<dyn Connector>,
     ) -> Arc<ServerCore> {
         Arc::new(ServerCore {
+            peers: PeerManager::new(Arc::clone(&rt), Arc::clone(&store), connector),
             rt,
             store,
             settings: Mutex::new(settings),
@@ -164,6 +169,16 @@ impl ServerCore {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
+    }
+
+    /// The peers and their static tunnels.
+    pub fn peers(&self) -> &PeerManager {
+        &self.peers
+    }
+
+    /// Starts the static tunnels stored in the configuration.
+    pub fn start_peers(&self) -> Result<()> {
+        self.peers.restore()
     }
 
     /// The configuration.

@@ -98,12 +98,14 @@ impl ServerCore {
             .update(|values, _| values.insert("http_proxy".into(), stored))
             .map_err(config_error)?;
         log::info!("default HTTP proxy set to {}", self.http_proxy_view());
+        self.peers.restart_all().await?;
         Ok(self.http_proxy_view())
     }
 
     /// `POST /config/factory-reset`: the configuration goes back to the
     /// defaults; with `disconnect_clients`, every channel is closed too.
-    pub fn factory_reset(&self, disconnect_clients: bool) -> Result<()> {
+    pub async fn factory_reset(&self, disconnect_clients: bool) -> Result<()> {
+        self.peers.stop_all().await;
         self.store
             .reset(&crate::config::process_env)
             .map_err(config_error)?;

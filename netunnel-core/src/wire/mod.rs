@@ -1,9 +1,11 @@
 //! What travels on the wire: REST bodies (JSON) and control-channel documents (BSON).
 
 mod control;
+mod peers;
 mod rest;
 
 pub use control::{ControlFrame, ControlMessage};
+pub use peers::{Peer, StaticTunnel};
 pub use rest::{
     ChannelCreated, CreateChannel, CreateTunnel, DeleteTunnel, ErrorBody, TunnelCreated,
 };

@@ -106,9 +106,33 @@ fn downgrade(path: PathBuf, flag_key: Option<String>) -> anyhow::Result<()> {
             }
         }
     }
+    // NETunnel 1.0.x stores peers' auth_data in clear: decrypt it back.
+    let mut cleared = 0;
+    if let Some(Value::Array(peers)) = values.get_mut("peers") {
+        for peer in peers {
+            let name = peer
+                .get("name")
+                .and_then(Value::as_str)
+                .unwrap_or("?")
+                .to_string();
+            let Some(Value::Object(auth_data)) = peer.get_mut("auth_data") else {
+                continue;
+            };
+            for (field, value) in auth_data.iter_mut() {
+                if let Value::String(token) = value {
+                    if SecretKey::is_token(token) {
+                        *token = key
+                            .decrypt(token)
+                            .with_context(|| format!("peers[{name}].auth_data.{field}"))?;
+                        cleared += 1;
+                    }
+                }
+            }
+        }
+    }
     config::write_file(&path, &values)?;
     println!(
-        "{}: {rewritten} value(s) rewritten as Fernet tokens",
+        "{}: {rewritten} value(s) rewritten as Fernet tokens, {cleared} peer auth value(s) decrypted (1.0.x stores them in clear)",
         path.display()
     );
     Ok(())

@@ -2,6 +2,7 @@
 
 mod client_cmd;
 mod config_cmd;
+mod peers_cmd;
 mod security_cmd;
 mod server_cmd;
 mod signals;
@@ -22,6 +23,8 @@ enum Command {
     Server(server_cmd::ServerArgs),
     /// Open one tunnel through a NETunnel server and keep it open.
     Client(client_cmd::ClientArgs),
+    /// Manage a server's peers and static tunnels.
+    Peers(peers_cmd::PeersArgs),
     /// Secret keys and encrypted values.
     #[command(subcommand)]
     Security(security_cmd::SecurityCommand),
@@ -60,6 +63,10 @@ fn main() {
             init_logging(args.debug);
             raise_open_files_limit();
             async_std::task::block_on(client_cmd::run(args))
+        }
+        Command::Peers(args) => {
+            init_logging(false);
+            async_std::task::block_on(peers_cmd::run(args))
         }
         Command::Security(command) => security_cmd::run(command),
         Command::Config(command) => config_cmd::run(command),

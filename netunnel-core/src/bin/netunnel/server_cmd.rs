@@ -10,7 +10,7 @@ use anyhow::Context;
 use clap::Args;
 use netunnel_core::config::{process_env, ConfigStore, KeySource};
 use netunnel_core::server::{ServerCore, ServerSettings};
-use netunnel_core::{AsyncStdRuntime, ServerHandle};
+use netunnel_core::{AsyncStdRuntime, HttpConnector, ServerHandle};
 
 /// Flags of `netunnel server`.
 #[derive(Debug, Args)]
@@ -72,16 +72,15 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     for warning in store.warnings() {
         log::warn!("{warning}");
     }
-    let core = ServerCore::new(
-        AsyncStdRuntime::shared(),
-        ServerSettings::default(),
-        Arc::new(store),
-    );
+    let rt = AsyncStdRuntime::shared();
+    let connector = HttpConnector::new(Arc::clone(&rt));
+    let core = ServerCore::new(rt, ServerSettings::default(), Arc::new(store), connector);
     let handle = ServerHandle::start(core, &args.hostname, args.port).await?;
     log::info!("Starting server on {}", handle.local_addr());
+    handle.core().start_peers()?;
     let signal = signal.await.unwrap_or(0);
     log::info!("signal {signal} received; shutting down");
-    handle.shutdown();
+    handle.stop().await;
     // Give channels a moment to send their close frames.
     async_std::task::sleep(Duration::from_millis(100)).await;
     Ok(())

@@ -1,0 +1,37 @@
+//! [`Connector`] over [`HttpTransport`]: how a server reaches its peers.
+
+use std::sync::Arc;
+
+use crate::error::Result;
+use crate::peer::{Connector, PeerLink};
+use crate::runtime::RuntimeRef;
+use crate::transport::Transport;
+
+use super::HttpTransport;
+
+/// Opens HTTP transports to peers, through the global proxy when one is set.
+#[derive(Clone)]
+pub struct HttpConnector {
+    rt: RuntimeRef,
+}
+
+impl std::fmt::Debug for HttpConnector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("HttpConnector")
+    }
+}
+
+impl HttpConnector {
+    /// A connector on `rt`.
+    pub fn new(rt: RuntimeRef) -> Arc<HttpConnector> {
+        Arc::new(HttpConnector { rt })
+    }
+}
+
+impl Connector for HttpConnector {
+    fn transport(&self, link: &PeerLink) -> Result<Arc<dyn Transport>> {
+        let transport =
+            HttpTransport::with_proxy(Arc::clone(&self.rt), &link.url, link.proxy.clone())?;
+        Ok(Arc::new(transport))
+    }
+}

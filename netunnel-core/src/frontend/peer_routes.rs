@@ -1,0 +1,107 @@
+//! The `/peers` routes.
+
+use serde_json::Value;
+use tide::{Request, Response};
+
+use super::http_server::{empty_response, id_param, json_response, read_json, reply, State};
+use crate::error::{Error, Result};
+
+fn to_json<T: serde::Serialize>(value: &T) -> Result<Response> {
+    serde_json::to_value(value)
+        .map(json_response)
+        .map_err(|err| Error::Protocol(err.to_string()))
+}
+
+/// Adds the peer routes to `app`.
+pub fn add(app: &mut tide::Server<State>) {
+    app.at("/peers").get(list).post(register);
+    app.at("/peers/:pid").get(get).post(update).delete(delete);
+    app.at("/peers/:pid/static_tunnels")
+        .get(list_static)
+        .post(create_static);
+    app.at("/peers/:pid/static_tunnels/:sid")
+        .get(get_static)
+        .delete(delete_static);
+}
+
+async fn list(req: Request<State>) -> tide::Result {
+    let name = req
+        .url()
+        .query_pairs()
+        .find(|(key, _)| key == "name")
+        .map(|(_, value)| value.into_owned());
+    reply(to_json(&req.state().peers().list(name.as_deref())))
+}
+
+async fn get(req: Request<State>) -> tide::Result {
+    reply(async { to_json(&req.state().peers().get(id_param(&req, "pid")?)?) }.await)
+}
+
+async fn register(mut req: Request<State>) -> tide::Result {
+    reply(
+        async {
+            let body: Value = read_json(&mut req).await?;
+            to_json(&req.state().peers().register(&body).await?)
+        }
+        .await,
+    )
+}
+
+async fn update(mut req: Request<State>) -> tide::Result {
+    reply(
+        async {
+            let pid = id_param(&req, "pid")?;
+            req.state().peers().get(pid)?;
+            let body: Value = read_json(&mut req).await?;
+            to_json(&req.state().peers().update(pid, &body).await?)
+        }
+        .await,
+    )
+}
+
+async fn delete(req: Request<State>) -> tide::Result {
+    reply(
+        async {
+            req.state().peers().delete(id_param(&req, "pid")?).await?;
+            Ok(empty_response())
+        }
+        .await,
+    )
+}
+
+async fn list_static(req: Request<State>) -> tide::Result {
+    reply(async { to_json(&req.state().peers().static_tunnels(id_param(&req, "pid")?)?) }.await)
+}
+
+async fn create_static(mut req: Request<State>) -> tide::Result {
+    reply(
+        async {
+            let pid = id_param(&req, "pid")?;
+            req.state().peers().get(pid)?;
+            let body: Value = read_json(&mut req).await?;
+            to_json(&req.state().peers().create_static_tunnel(pid, &body).await?)
+        }
+        .await,
+    )
+}
+
+async fn get_static(req: Request<State>) -> tide::Result {
+    reply(
+        async {
+            let (pid, sid) = (id_param(&req, "pid")?, id_param(&req, "sid")?);
+            to_json(&req.state().peers().static_tunnel(pid, sid)?)
+        }
+        .await,
+    )
+}
+
+async fn delete_static(req: Request<State>) -> tide::Result {
+    reply(
+        async {
+            let (pid, sid) = (id_param(&req, "pid")?, id_param(&req, "sid")?);
+            req.state().peers().delete_static_tunnel(pid, sid).await?;
+            Ok(empty_response())
+        }
+        .await,
+    )
+}

@@ -1,0 +1,397 @@
+//! Peers (other NETunnel servers) and their static tunnels: the REST rules,
+//! persistence in the config file, and the runners that keep tunnels up.
+
+mod link;
+mod static_tunnel;
+mod validate;
+
+pub use link::{connect, parse_port_range, verify, Connector, PeerLink, Timing};
+pub use static_tunnel::Runner;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use futures::channel::oneshot;
+use serde_json::Value;
+
+use crate::config::{ConfigStore, MASK};
+use crate::error::{Error, Result};
+use crate::runtime::RuntimeRef;
+use crate::secret::SecretKey;
+use crate::wire::{Peer, StaticTunnel};
+
+type RunnerKey = (u64, u64);
+
+/// The peers of one server.
+pub struct PeerManager {
+    rt: RuntimeRef,
+    store: Arc<ConfigStore>,
+    connector: Arc<dyn Connector>,
+    ops: futures::lock::Mutex<()>,
+    runners: Mutex<HashMap<RunnerKey, Arc<Runner>>>,
+}
+
+impl std::fmt::Debug for PeerManager {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PeerManager").finish_non_exhaustive()
+    }
+}
+
+fn config_error(err: crate::config::ConfigError) -> Error {
+    Error::Config(err.to_string())
+}
+
+fn not_found_peer(pid: u64) -> Error {
+    Error::NotFound(format!("Peer `{pid}` was not found"))
+}
+
+/// What the API shows of a peer: `auth_data` values masked.
+fn masked(mut peer: Peer) -> Peer {
+    for value in peer.auth_data.values_mut() {
+        *value = MASK.to_string();
+    }
+    peer
+}
+
+impl PeerManager {
+    /// A manager for the peers stored in `store`. Call [`PeerManager::restore`]
+    /// to start their static tunnels.
+    pub fn new(
+        rt: RuntimeRef,
+        store: Arc<ConfigStore>,
+        connector: Arc<dyn Connector>,
+    ) -> PeerManager {
+        PeerManager {
+            rt,
+            store,
+            connector,
+            ops: futures::lock::Mutex::new(()),
+            runners: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn runners(&self) -> MutexGuard<'_, HashMap<RunnerKey, Arc<Runner>>> {
+        self.runners.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The peers as stored (auth data encrypted).
+    fn stored(&self) -> Vec<Peer> {
+        self.store
+            .get("peers")
+            .and_then(|value| serde_json::from_value(value).ok())
+            .unwrap_or_default()
+    }
+
+    fn save(&self, peers: &[Peer]) -> Result<()> {
+        let value = serde_json::to_value(peers).map_err(|err| Error::Config(err.to_string()))?;
+        self.store
+            .update(|values, _| values.insert("peers".into(), value))
+            .map(|_| ())
+            .map_err(config_error)
+    }
+
+    fn find(peers: &[Peer], pid: u64) -> Result<usize> {
+        peers
+            .iter()
+            .position(|p| p.id == pid)
+            .ok_or_else(|| not_found_peer(pid))
+    }
+
+    fn seal(&self, auth_data: &BTreeMap<String, String>) -> Result<BTreeMap<String, String>> {
+        auth_data
+            .iter()
+            .map(|(key, value)| {
+                Ok((
+                    key.clone(),
+                    self.store.encrypt(value).map_err(config_error)?,
+                ))
+            })
+            .collect()
+    }
+
+    /// How to reach `peer` now (auth data decrypted; plain values written by
+    /// NETunnel 1.0.x are used as they are).
+    fn link(&self, peer: &Peer) -> Result<PeerLink> {
+        let mut auth_data = BTreeMap::new();
+        for (key, value) in &peer.auth_data {
+            let plain = if SecretKey::is_token(value) {
+                self.store
+                    .decrypt(&format!("peers[{}].auth_data.{key}", peer.name), value)
+                    .map_err(config_error)?
+            } else {
+                value.clone()
+            };
+            auth_data.insert(key.clone(), plain);
+        }
+        Ok(PeerLink {
+            name: peer.name.clone(),
+            url: peer.target_netunnel_url.clone(),
+            proxy: self.store.http_proxy(),
+            allow_unverified_ssl: self.store.get("allow_unverified_ssl_peers")
+                == Some(Value::Bool(true)),
+            auth_data,
+        })
+    }
+
+    /// `GET /peers[?name=N]`.
+    pub fn list(&self, name: Option<&str>) -> Vec<Peer> {
+        self.stored()
+            .into_iter()
+            .filter(|peer| name.is_none_or(|name| peer.name == name))
+            .map(masked)
+            .collect()
+    }
+
+    /// `GET /peers/{pid}`.
+    pub fn get(&self, pid: u64) -> Result<Peer> {
+        let peers = self.stored();
+        Ok(masked(peers[Self::find(&peers, pid)?].clone()))
+    }
+
+    /// `POST /peers`: checks the peer, then stores it.
+    pub async fn register(&self, body: &Value) -> Result<Peer> {
+        let new = validate::new_peer(body)?;
+        let _ops = self.ops.lock().await;
+        let mut peers = self.stored();
+        if peers.iter().any(|p| p.name == new.name) {
+            return Err(Error::BadRequest(format!(
+                "Peer `{}` already exists",
+                new.name
+            )));
+        }
+        let peer = Peer {
+            id: peers.iter().map(|p| p.id).max().unwrap_or(0) + 1,
+            name: new.name,
+            target_netunnel_url: new.url,
+            auth_data: self.seal(&new.auth_data)?,
+            static_tunnels: Vec::new(),
+        };
+        verify(&self.rt, &*self.connector, &self.link(&peer)?).await?;
+        peers.push(peer.clone());
+        self.save(&peers)?;
+        log::info!(
+            "registered peer `{}` ({})",
+            peer.name,
+            peer.target_netunnel_url
+        );
+        Ok(masked(peer))
+    }
+
+    /// `POST /peers/{pid}`: renames, or changes URL or auth data (checked first;
+    /// the peer's static tunnels restart with the new settings).
+    pub async fn update(&self, pid: u64, body: &Value) -> Result<Peer> {
+        let changes = validate::peer_changes(body)?;
+        let _ops = self.ops.lock().await;
+        let mut peers = self.stored();
+        let index = Self::find(&peers, pid)?;
+        if let Some(name) = &changes.name {
+            if peers.iter().any(|p| p.id != pid && &p.name == name) {
+                return Err(Error::BadRequest(format!("Peer `{name}` already exists")));
+            }
+        }
+        let mut peer = peers[index].clone();
+        if let Some(name) = changes.name {
+            peer.name = name;
+        }
+        let relink = changes.url.is_some() || changes.auth_data.is_some();
+        if let Some(url) = changes.url {
+            peer.target_netunnel_url = url;
+        }
+        if let Some(auth_data) = &changes.auth_data {
+            peer.auth_data = self.seal(auth_data)?;
+        }
+        if relink {
+            verify(&self.rt, &*self.connector, &self.link(&peer)?).await?;
+        }
+        peers[index] = peer.clone();
+        self.save(&peers)?;
+        if relink {
+            self.restart_peer(&peer).await?;
+        }
+        Ok(masked(peer))
+    }
+
+    /// `DELETE /peers/{pid}`: stops its static tunnels and forgets it.
+    pub async fn delete(&self, pid: u64) -> Result<()> {
+        let _ops = self.ops.lock().await;
+        let mut peers = self.stored();
+        let index = Self::find(&peers, pid)?;
+        let peer = peers.remove(index);
+        for tunnel in &peer.static_tunnels {
+            self.stop_runner((pid, tunnel.id)).await;
+        }
+        self.save(&peers)?;
+        log::info!("deleted peer `{}`", peer.name);
+        Ok(())
+    }
+
+    /// `GET /peers/{pid}/static_tunnels`.
+    pub fn static_tunnels(&self, pid: u64) -> Result<Vec<StaticTunnel>> {
+        let peers = self.stored();
+        Ok(peers[Self::find(&peers, pid)?].static_tunnels.clone())
+    }
+
+    /// `GET /peers/{pid}/static_tunnels/{sid}`.
+    pub fn static_tunnel(&self, pid: u64, sid: u64) -> Result<StaticTunnel> {
+        self.static_tunnels(pid)?
+            .into_iter()
+            .find(|t| t.id == sid)
+            .ok_or_else(|| {
+                Error::NotFound(format!("No static tunnel by id `{sid}` on peer `{pid}`"))
+            })
+    }
+
+    /// Whether static tunnel `sid` of peer `pid` is up right now.
+    pub fn is_online(&self, pid: u64, sid: u64) -> bool {
+        self.runners()
+            .get(&(pid, sid))
+            .is_some_and(|r| r.is_online())
+    }
+
+    fn free_local_port(&self, peers: &[Peer], timing: &Timing) -> Result<u16> {
+        let used: Vec<u16> = peers
+            .iter()
+            .flat_map(|p| p.static_tunnels.iter().map(|t| t.tunnel_local_port))
+            .collect();
+        timing
+            .local_ports
+            .clone()
+            .filter(|port| !used.contains(port))
+            .find(|port| std::net::TcpListener::bind(("127.0.0.1", *port)).is_ok())
+            .ok_or_else(|| {
+                Error::BadRequest(format!(
+                    "no free local port left in {}-{}",
+                    timing.local_ports.start(),
+                    timing.local_ports.end()
+                ))
+            })
+    }
+
+    /// `POST /peers/{pid}/static_tunnels`: returns once the tunnel is online;
+    /// when the first attempt fails, nothing is stored and the reason is returned.
+    pub async fn create_static_tunnel(&self, pid: u64, body: &Value) -> Result<StaticTunnel> {
+        let new = validate::new_static_tunnel(body)?;
+        let _ops = self.ops.lock().await;
+        let mut peers = self.stored();
+        let index = Self::find(&peers, pid)?;
+        let timing = Timing::from_config(&self.store);
+        let spec = StaticTunnel {
+            id: peers[index]
+                .static_tunnels
+                .iter()
+                .map(|t| t.id)
+                .max()
+                .unwrap_or(0)
+                + 1,
+            tunnel_remote_address: new.remote_address,
+            tunnel_remote_port: new.remote_port,
+            tunnel_local_address: new.local_address,
+            tunnel_local_port: self.free_local_port(&peers, &timing)?,
+        };
+        let (first_tx, first_rx) = oneshot::channel();
+        let runner = Runner::start(
+            Arc::clone(&self.rt),
+            Arc::clone(&self.connector),
+            self.link(&peers[index])?,
+            spec.clone(),
+            timing,
+            Some(first_tx),
+        );
+        let outcome = first_rx
+            .await
+            .unwrap_or_else(|_| Err(Error::Remote("the static tunnel stopped".into())));
+        if let Err(err) = outcome {
+            runner.stop(&self.rt).await;
+            return Err(Error::BadRequest(format!(
+                "Failed to create a static tunnel to peer `{}`: {err}",
+                peers[index].name
+            )));
+        }
+        peers[index].static_tunnels.push(spec.clone());
+        if let Err(err) = self.save(&peers) {
+            runner.stop(&self.rt).await;
+            return Err(err);
+        }
+        self.runners().insert((pid, spec.id), runner);
+        Ok(spec)
+    }
+
+    /// `DELETE /peers/{pid}/static_tunnels/{sid}`.
+    pub async fn delete_static_tunnel(&self, pid: u64, sid: u64) -> Result<()> {
+        let _ops = self.ops.lock().await;
+        let mut peers = self.stored();
+        let index = Self::find(&peers, pid)?;
+        let before = peers[index].static_tunnels.len();
+        peers[index].static_tunnels.retain(|t| t.id != sid);
+        if peers[index].static_tunnels.len() == before {
+            return Err(Error::NotFound(format!(
+                "No static tunnel by id `{sid}` on peer `{pid}`"
+            )));
+        }
+        self.stop_runner((pid, sid)).await;
+        self.save(&peers)
+    }
+
+    async fn stop_runner(&self, key: RunnerKey) {
+        let runner = self.runners().remove(&key);
+        if let Some(runner) = runner {
+            runner.stop(&self.rt).await;
+        }
+    }
+
+    fn start_runner(&self, peer: &Peer, spec: &StaticTunnel, timing: &Timing) -> Result<()> {
+        let runner = Runner::start(
+            Arc::clone(&self.rt),
+            Arc::clone(&self.connector),
+            self.link(peer)?,
+            spec.clone(),
+            timing.clone(),
+            None,
+        );
+        self.runners().insert((peer.id, spec.id), runner);
+        Ok(())
+    }
+
+    async fn restart_peer(&self, peer: &Peer) -> Result<()> {
+        let timing = Timing::from_config(&self.store);
+        for spec in &peer.static_tunnels {
+            self.stop_runner((peer.id, spec.id)).await;
+            self.start_runner(peer, spec, &timing)?;
+        }
+        Ok(())
+    }
+
+    /// Starts every stored static tunnel; peers need not be up.
+    pub fn restore(&self) -> Result<()> {
+        let timing = Timing::from_config(&self.store);
+        for peer in self.stored() {
+            for spec in &peer.static_tunnels {
+                log::info!(
+                    "restoring static tunnel {}:{} to peer `{}`",
+                    spec.tunnel_local_address,
+                    spec.tunnel_local_port,
+                    peer.name
+                );
+                self.start_runner(&peer, spec, &timing)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Restarts every static tunnel with the current settings (e.g. a new proxy).
+    pub async fn restart_all(&self) -> Result<()> {
+        let _ops = self.ops.lock().await;
+        for peer in self.stored() {
+            self.restart_peer(&peer).await?;
+        }
+        Ok(())
+    }
+
+    /// Stops every static tunnel (shutdown, factory reset).
+    pub async fn stop_all(&self) {
+        let runners: Vec<Arc<Runner>> = self.runners().drain().map(|(_, r)| r).collect();
+        for runner in runners {
+            runner.stop(&self.rt).await;
+        }
+    }
+}
