@@ -29,7 +29,7 @@ pub use error::{Error, Result};
 pub use runtime::{BoxConn, Conn, Listener, Runtime, RuntimeRef};
 
 #[cfg(feature = "async-std")]
-pub use frontend::{AsyncStdRuntime, HttpConnector, HttpTransport, ServerHandle};
+pub use frontend::{AsyncStdRuntime, HttpConnector, HttpTransport, ServerHandle, TransportOptions};
 
 /// This implementation's version, reported in `POST /channels` and `GET /version`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -7,7 +7,8 @@ use crate::peer::{Connector, PeerLink};
 use crate::runtime::RuntimeRef;
 use crate::transport::Transport;
 
-use super::HttpTransport;
+use super::tls::TlsOptions;
+use super::{HttpTransport, TransportOptions};
 
 /// Opens HTTP transports to peers, through the global proxy when one is set.
 #[derive(Clone)]
@@ -30,8 +31,14 @@ impl HttpConnector {
 
 impl Connector for HttpConnector {
     fn transport(&self, link: &PeerLink) -> Result<Arc<dyn Transport>> {
-        let transport =
-            HttpTransport::with_proxy(Arc::clone(&self.rt), &link.url, link.proxy.clone())?;
+        let options = TransportOptions {
+            proxy: link.proxy.clone(),
+            tls: TlsOptions {
+                ca_cert: None,
+                insecure: link.allow_unverified_ssl,
+            },
+        };
+        let transport = HttpTransport::with_options(Arc::clone(&self.rt), &link.url, options)?;
         Ok(Arc::new(transport))
     }
 }

@@ -6,6 +6,9 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 use http_types::{Method as HttpMethod, Request, Url};
 
+use std::sync::Arc;
+
+use super::tls::{self, TlsOptions};
 use crate::config::ProxySettings;
 use crate::error::{Error, Result};
 use crate::runtime::{timeout, RuntimeRef};
@@ -15,10 +18,20 @@ use crate::ws::{self, WebSocket};
 /// Bound on one REST exchange or websocket handshake.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Reaches a NETunnel server at an `http://host:port[/prefix]` URL.
+/// How an [`HttpTransport`] reaches its server besides the URL.
+#[derive(Debug, Clone, Default)]
+pub struct TransportOptions {
+    /// An HTTP proxy to tunnel every connection through (`CONNECT`).
+    pub proxy: Option<ProxySettings>,
+    /// Certificate checks for `https://` servers.
+    pub tls: TlsOptions,
+}
+
+/// Reaches a NETunnel server at an `http(s)://host:port[/prefix]` URL.
 pub struct HttpTransport {
     rt: RuntimeRef,
     proxy: Option<ProxySettings>,
+    tls: Option<Arc<futures_rustls::rustls::ClientConfig>>,
     host: String,
     port: u16,
     /// Path prefix without a trailing slash (empty for none).
@@ -32,26 +45,29 @@ impl std::fmt::Debug for HttpTransport {
 }
 
 impl HttpTransport {
-    /// Parses `server_url`; only `http://` is supported by this transport.
+    /// A transport to `server_url` (`http://` or `https://`, verified against
+    /// the system roots), without a proxy.
     pub fn new(rt: RuntimeRef, server_url: &str) -> Result<HttpTransport> {
-        Self::with_proxy(rt, server_url, None)
+        Self::with_options(rt, server_url, TransportOptions::default())
     }
 
-    /// Like [`HttpTransport::new`], reaching the server through an HTTP proxy
-    /// (`CONNECT`) when `proxy` is given.
-    pub fn with_proxy(
+    /// A transport to `server_url` with a proxy and TLS options.
+    pub fn with_options(
         rt: RuntimeRef,
         server_url: &str,
-        proxy: Option<ProxySettings>,
+        options: TransportOptions,
     ) -> Result<HttpTransport> {
         let url = Url::parse(server_url)
             .map_err(|err| Error::Config(format!("invalid server URL `{server_url}`: {err}")))?;
-        if url.scheme() != "http" {
-            return Err(Error::Config(format!(
-                "unsupported server URL scheme `{}` (use http://)",
-                url.scheme()
-            )));
-        }
+        let tls = match url.scheme() {
+            "http" => None,
+            "https" => Some(tls::client_config(&options.tls)?),
+            other => {
+                return Err(Error::Config(format!(
+                    "unsupported server URL scheme `{other}` (use http:// or https://)"
+                )))
+            }
+        };
         let host = url
             .host_str()
             .ok_or_else(|| Error::Config(format!("server URL `{server_url}` has no host")))?
@@ -62,7 +78,8 @@ impl HttpTransport {
         let prefix = url.path().trim_end_matches('/').to_string();
         Ok(HttpTransport {
             rt,
-            proxy,
+            proxy: options.proxy,
+            tls,
             host,
             port,
             prefix,
@@ -78,18 +95,25 @@ impl HttpTransport {
     }
 
     async fn connect(&self) -> Result<crate::BoxConn> {
-        if let Some(proxy) = &self.proxy {
-            return crate::proxy::connect_via(&*self.rt, proxy, &self.host, self.port).await;
+        let conn = match &self.proxy {
+            Some(proxy) => {
+                crate::proxy::connect_via(&*self.rt, proxy, &self.host, self.port).await?
+            }
+            None => self
+                .rt
+                .connect(self.host.clone(), self.port)
+                .await
+                .map_err(|err| {
+                    Error::io(
+                        format!("cannot connect to the server {}", self.describe()),
+                        err,
+                    )
+                })?,
+        };
+        match &self.tls {
+            Some(config) => tls::connect(Arc::clone(config), &self.host, conn).await,
+            None => Ok(conn),
         }
-        self.rt
-            .connect(self.host.clone(), self.port)
-            .await
-            .map_err(|err| {
-                Error::io(
-                    format!("cannot connect to the server {}", self.describe()),
-                    err,
-                )
-            })
     }
 
     async fn exchange(
@@ -179,6 +203,7 @@ impl Transport for HttpTransport {
     }
 
     fn describe(&self) -> String {
-        format!("http://{}{}", self.authority(), self.prefix)
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        format!("{scheme}://{}{}", self.authority(), self.prefix)
     }
 }

@@ -36,8 +36,19 @@ pub struct ServerHandle {
 }
 
 impl ServerHandle {
-    /// Binds `host:port` (port 0 picks a free one) and serves `core` on it.
+    /// Binds `host:port` (port 0 picks a free one) and serves `core` on it
+    /// over plain HTTP.
     pub async fn start(core: Arc<ServerCore>, host: &str, port: u16) -> Result<ServerHandle> {
+        Self::start_with_tls(core, host, port, None).await
+    }
+
+    /// Like [`ServerHandle::start`], serving HTTPS when `tls` is given.
+    pub async fn start_with_tls(
+        core: Arc<ServerCore>,
+        host: &str,
+        port: u16,
+        tls: Option<Arc<futures_rustls::rustls::ServerConfig>>,
+    ) -> Result<ServerHandle> {
         let listener = TcpListener::bind((host, port))
             .await
             .map_err(|err| Error::io(format!("cannot listen on {host}:{port}"), err))?;
@@ -47,7 +58,8 @@ impl ServerHandle {
         let app = Arc::new(routes(Arc::clone(&core)));
         let stop = Arc::new(StopSignal::new());
         let stopped = stop.wait();
-        async_std::task::spawn(accept_loop(listener, app, stopped));
+        let tls = tls.map(futures_rustls::TlsAcceptor::from);
+        async_std::task::spawn(accept_loop(listener, app, tls, stopped));
         Ok(ServerHandle {
             core,
             local_addr,
@@ -78,9 +90,28 @@ impl ServerHandle {
     }
 }
 
+/// How long a client may take to complete its TLS handshake.
+const TLS_HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Serves HTTP/1.1 (and websocket upgrades) on one connection.
+async fn serve_http<RW>(stream: RW, app: Arc<tide::Server<State>>)
+where
+    RW: futures::AsyncRead + futures::AsyncWrite + Clone + Send + Sync + Unpin + 'static,
+{
+    let served = async_h1::accept(stream, |request| {
+        let app = Arc::clone(&app);
+        async move { app.respond(request).await }
+    })
+    .await;
+    if let Err(err) = served {
+        log::debug!("HTTP connection ended with an error: {err}");
+    }
+}
+
 async fn accept_loop(
     listener: TcpListener,
     app: Arc<tide::Server<State>>,
+    tls: Option<futures_rustls::TlsAcceptor>,
     stopped: impl Future<Output = ()> + Unpin,
 ) {
     let mut stopped = stopped;
@@ -99,14 +130,19 @@ async fn accept_loop(
         };
         let _ = stream.set_nodelay(true);
         let app = Arc::clone(&app);
+        let tls = tls.clone();
         async_std::task::spawn(async move {
-            let served = async_h1::accept(stream, |request| {
-                let app = Arc::clone(&app);
-                async move { app.respond(request).await }
-            })
-            .await;
-            if let Err(err) = served {
-                log::debug!("HTTP connection ended with an error: {err}");
+            let Some(acceptor) = tls else {
+                return serve_http(stream, app).await;
+            };
+            match async_std::future::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                Ok(Ok(tls_stream)) => {
+                    // async-h1 needs a clonable stream; the TLS stream is shared.
+                    let shared = async_dup::Arc::new(async_dup::Mutex::new(tls_stream));
+                    serve_http(shared, app).await;
+                }
+                Ok(Err(err)) => log::debug!("TLS handshake failed: {err}"),
+                Err(_) => log::debug!("TLS handshake timed out"),
             }
         });
     }

@@ -5,8 +5,9 @@ mod http_client;
 mod http_server;
 mod peer_routes;
 mod runtime;
+pub mod tls;
 
 pub use connector::HttpConnector;
-pub use http_client::HttpTransport;
+pub use http_client::{HttpTransport, TransportOptions};
 pub use http_server::ServerHandle;
 pub use runtime::AsyncStdRuntime;

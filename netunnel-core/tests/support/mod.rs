@@ -309,3 +309,92 @@ pub fn start_tinyproxy(
     wait_until("tinyproxy to listen", || is_listening(port));
     (proxy, port, log)
 }
+
+/// Files of a test PKI: a CA, and a certificate for `localhost` / 127.0.0.1
+/// signed by it. Generated at test time; nothing is committed.
+pub struct TestPki {
+    pub ca: std::path::PathBuf,
+    pub cert: std::path::PathBuf,
+    pub key: std::path::PathBuf,
+}
+
+/// Generates a [`TestPki`] into `dir`.
+pub fn make_pki(dir: &std::path::Path) -> TestPki {
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+    let ca_key = KeyPair::generate().expect("CA key");
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "netunnel test CA");
+    let ca_cert = ca_params.self_signed(&ca_key).expect("CA cert");
+    let issuer = Issuer::new(ca_params, ca_key);
+    let key = KeyPair::generate().expect("server key");
+    let params = CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])
+        .expect("params");
+    let cert = params.signed_by(&key, &issuer).expect("server cert");
+    let pki = TestPki {
+        ca: dir.join("ca.pem"),
+        cert: dir.join("cert.pem"),
+        key: dir.join("key.pem"),
+    };
+    std::fs::write(&pki.ca, ca_cert.pem()).expect("write CA");
+    std::fs::write(&pki.cert, cert.pem()).expect("write cert");
+    std::fs::write(&pki.key, key.serialize_pem()).expect("write key");
+    pki
+}
+
+/// nginx (Debian's nginx-light) terminating TLS on a free port and passing
+/// `/netunnel/...` to `http://127.0.0.1:upstream/...`, websockets included.
+pub fn start_nginx(dir: &std::path::Path, upstream: u16, pki: &TestPki) -> (Proc, u16) {
+    let port = free_port();
+    let root = dir.join(format!("nginx-{port}"));
+    std::fs::create_dir_all(&root).expect("nginx dir");
+    let d = root.display();
+    let conf = format!(
+        r#"user root;
+worker_processes 1;
+daemon off;
+pid {d}/nginx.pid;
+error_log {d}/error.log info;
+events {{ worker_connections 4096; }}
+http {{
+    access_log {d}/access.log;
+    client_body_temp_path {d}/body;
+    proxy_temp_path {d}/proxy;
+    fastcgi_temp_path {d}/fastcgi;
+    uwsgi_temp_path {d}/uwsgi;
+    scgi_temp_path {d}/scgi;
+    server {{
+        listen 127.0.0.1:{port} ssl;
+        ssl_certificate {cert};
+        ssl_certificate_key {key};
+        location /netunnel/ {{
+            proxy_pass http://127.0.0.1:{upstream}/;
+            proxy_http_version 1.1;
+            proxy_set_header Upgrade $http_upgrade;
+            proxy_set_header Connection "upgrade";
+            proxy_set_header Host $host;
+            proxy_read_timeout 3600s;
+            proxy_buffering off;
+        }}
+    }}
+}}
+"#,
+        cert = pki.cert.display(),
+        key = pki.key.display(),
+    );
+    let path = root.join("nginx.conf");
+    std::fs::write(&path, conf).expect("write nginx.conf");
+    let nginx = Proc::spawn(
+        "nginx",
+        &[
+            "-c",
+            path.to_str().expect("utf-8"),
+            "-p",
+            root.to_str().expect("utf-8"),
+        ],
+    );
+    wait_until("nginx to listen", || is_listening(port));
+    (nginx, port)
+}

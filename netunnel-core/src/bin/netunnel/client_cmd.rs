@@ -6,14 +6,13 @@ use anyhow::{bail, Context};
 use clap::Args;
 use futures::future::{select, Either};
 use netunnel_core::client::{Client, ClientSettings};
-use netunnel_core::{AsyncStdRuntime, HttpTransport};
+use netunnel_core::AsyncStdRuntime;
 
 /// Flags of `netunnel client`.
 #[derive(Debug, Args)]
 pub struct ClientArgs {
-    /// URL of the NETunnel server.
-    #[arg(short, long, default_value = "http://127.0.0.1:4040")]
-    server: String,
+    #[command(flatten)]
+    connection: crate::connect_args::ConnectArgs,
     /// Local address to listen on (forward) or connect to (reverse).
     #[arg(long, default_value = "127.0.0.1")]
     local_address: String,
@@ -42,12 +41,13 @@ pub async fn run(args: ClientArgs) -> anyhow::Result<()> {
     }
     let signal = crate::signals::termination()?;
     let rt = AsyncStdRuntime::shared();
-    let transport = Arc::new(HttpTransport::new(Arc::clone(&rt), &args.server)?);
+    let transport = args.connection.transport(Arc::clone(&rt))?;
+    let server = args.connection.server.clone();
     let side = if args.reverse { "client" } else { "server" };
     println!("Opening tunnel to the {side}...");
     let client = Client::connect(rt, transport, ClientSettings::default())
         .await
-        .with_context(|| format!("cannot connect to {}", args.server))?;
+        .with_context(|| format!("cannot connect to {}", server))?;
     let opened = match (args.reverse, args.local_port) {
         (true, Some(local_port)) => {
             client
@@ -91,7 +91,7 @@ pub async fn run(args: ClientArgs) -> anyhow::Result<()> {
             Ok(())
         }
         Either::Right((Either::Left(_), _)) => {
-            bail!("lost the connection to the server {}", args.server)
+            bail!("lost the connection to the server {}", server)
         }
         Either::Right((Either::Right(_), _)) => {
             client.close().await;

@@ -2,6 +2,7 @@
 
 mod client_cmd;
 mod config_cmd;
+mod connect_args;
 mod peers_cmd;
 mod security_cmd;
 mod server_cmd;

@@ -6,14 +6,13 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::{Args, Subcommand};
 use netunnel_core::client::{Client, ClientSettings};
-use netunnel_core::{AsyncStdRuntime, HttpTransport};
+use netunnel_core::AsyncStdRuntime;
 
 /// Flags of `netunnel peers`.
 #[derive(Debug, Args)]
 pub struct PeersArgs {
-    /// URL of the NETunnel server to manage.
-    #[arg(short, long, default_value = "http://127.0.0.1:4040", global = true)]
-    server: String,
+    #[command(flatten)]
+    connection: crate::connect_args::ConnectArgs,
     #[command(subcommand)]
     command: PeersCommand,
 }
@@ -92,10 +91,10 @@ fn print<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
 
 pub async fn run(args: PeersArgs) -> anyhow::Result<()> {
     let rt = AsyncStdRuntime::shared();
-    let transport = Arc::new(HttpTransport::new(Arc::clone(&rt), &args.server)?);
+    let transport = args.connection.transport(Arc::clone(&rt))?;
     let client = Client::connect(rt, transport, ClientSettings::default())
         .await
-        .with_context(|| format!("cannot connect to {}", args.server))?;
+        .with_context(|| format!("cannot connect to {}", args.connection.server))?;
     let result = command(&client, args.command).await;
     client.close().await;
     result

@@ -31,6 +31,12 @@ pub struct ServerArgs {
     /// File holding the secret key (first line).
     #[arg(long)]
     secret_key_file: Option<PathBuf>,
+    /// Serve HTTPS with this PEM certificate chain (needs --tls-key).
+    #[arg(long, requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
     /// Log at debug level.
     #[arg(short, long)]
     pub debug: bool,
@@ -75,7 +81,13 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     let rt = AsyncStdRuntime::shared();
     let connector = HttpConnector::new(Arc::clone(&rt));
     let core = ServerCore::new(rt, ServerSettings::default(), Arc::new(store), connector);
-    let handle = ServerHandle::start(core, &args.hostname, args.port).await?;
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(netunnel_core::frontend::tls::server_config(cert, key)?),
+        _ => None,
+    };
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let handle = ServerHandle::start_with_tls(core, &args.hostname, args.port, tls).await?;
+    log::debug!("serving {scheme}");
     log::info!("Starting server on {}", handle.local_addr());
     handle.core().start_peers()?;
     let signal = signal.await.unwrap_or(0);
