@@ -5,14 +5,14 @@ use std::io;
 /// Everything that can go wrong in the core, the server and the client.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// A socket operation failed.
-    #[error("{context}: {source}")]
+    /// A socket operation failed. (The cause is part of the message rather than
+    /// a `source`, so error chains do not print it twice.)
+    #[error("{context}: {cause}")]
     Io {
         /// What we were doing.
         context: String,
         /// The underlying error.
-        #[source]
-        source: io::Error,
+        cause: io::Error,
     },
     /// A websocket failed or closed unexpectedly.
     #[error("websocket error: {0}")]
@@ -48,7 +48,7 @@ impl Error {
     pub fn io(context: impl Into<String>, source: io::Error) -> Self {
         Error::Io {
             context: context.into(),
-            source,
+            cause: source,
         }
     }
 

@@ -6,6 +6,7 @@
 //! seam only. The frontend, behind the default `async-std` feature, provides the
 //! async-std runtime, the HTTP server and the HTTP/websocket client transport.
 
+pub mod auth;
 pub mod channel;
 pub mod client;
 pub mod config;

@@ -17,7 +17,8 @@ async fn server(settings: ServerSettings) -> ServerHandle {
     let store = ConfigStore::in_memory(None, &|_| None).unwrap();
     let rt = AsyncStdRuntime::shared();
     let connector = netunnel_core::HttpConnector::new(rt.clone());
-    let core = ServerCore::new(rt, settings, Arc::new(store), connector);
+    let auth = Arc::new(netunnel_core::auth::NoAuth);
+    let core = ServerCore::new(rt, settings, Arc::new(store), connector, auth);
     ServerHandle::start(core, "127.0.0.1", 0).await.unwrap()
 }
 

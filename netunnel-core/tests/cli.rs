@@ -179,7 +179,7 @@ fn usage_errors_and_unreachable_server_exit_nonzero_with_one_line() {
     let mut unreachable = Proc::spawn(bin(), &["client", "-s", &url, "--remote-port", "1"]);
     let (code, output) = unreachable.wait_exit();
     assert_eq!(code, Some(1));
-    let last = output.last().cloned().unwrap_or_default();
+    let last = error_line(&output);
     assert!(last.starts_with("error: cannot connect to"), "{output:?}");
     assert!(!output
         .iter()
@@ -205,7 +205,7 @@ fn losing_the_server_ends_the_client_with_an_error() {
     server.child.wait().unwrap();
     let (code, output) = client.wait_exit();
     assert_eq!(code, Some(1), "{output:?}");
-    let last = output.last().cloned().unwrap_or_default();
+    let last = error_line(&output);
     assert!(
         last.contains("lost the connection to the server"),
         "{output:?}"

@@ -369,7 +369,13 @@ fn the_peers_command_manages_peers_and_static_tunnels() {
 
     let (code, out, err) = cli(
         port,
-        &["add", "far away", &peer_url, "--auth-data", r#"{"k": "v"}"#],
+        &[
+            "add",
+            "far away",
+            &peer_url,
+            "--peer-auth-data",
+            r#"{"k": "v"}"#,
+        ],
     );
     assert_eq!(code, 0, "{err}");
     let peer: Value = serde_json::from_str(&out).unwrap();

@@ -141,7 +141,7 @@ fn proxy_refusals_and_bad_flags_are_clear_errors() {
         ],
         &[],
     );
-    let last = output.last().unwrap();
+    let last = &error_line(&output);
     assert!(
         last.contains("proxy") && (last.contains("401") || last.contains("407")),
         "{output:?}"
@@ -152,7 +152,7 @@ fn proxy_refusals_and_bad_flags_are_clear_errors() {
     );
     let output = failing_client(&["-s", &url, "--proxy-url", &proxy_url], &[]);
     assert!(
-        output.last().unwrap().contains("refused CONNECT"),
+        &error_line(&output).contains("refused CONNECT"),
         "{output:?}"
     );
     let output = failing_client(
@@ -167,7 +167,7 @@ fn proxy_refusals_and_bad_flags_are_clear_errors() {
         &[],
     );
     assert!(
-        output.last().unwrap().contains("needs a password"),
+        &error_line(&output).contains("needs a password"),
         "{output:?}"
     );
     let output = failing_client(
@@ -182,7 +182,7 @@ fn proxy_refusals_and_bad_flags_are_clear_errors() {
         &[],
     );
     assert!(
-        output.last().unwrap().contains("needs --proxy-username"),
+        &error_line(&output).contains("needs --proxy-username"),
         "{output:?}"
     );
     // Credentials inside the proxy URL never show.
@@ -226,7 +226,7 @@ fn https_to_our_own_tls_server() {
         &["-s", &url, "--remote-port", &echo],
         &[("SSL_CERT_FILE", "/dev/null")],
     );
-    let last = output.last().unwrap();
+    let last = &error_line(&output);
     assert!(
         last.contains("not trusted") && last.contains("--no-ssl-validate"),
         "{output:?}"

@@ -37,6 +37,7 @@ impl Connector for HttpConnector {
                 ca_cert: None,
                 insecure: link.allow_unverified_ssl,
             },
+            auth: Some(Arc::clone(&link.auth)),
         };
         let transport = HttpTransport::with_options(Arc::clone(&self.rt), &link.url, options)?;
         Ok(Arc::new(transport))

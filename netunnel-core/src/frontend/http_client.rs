@@ -9,6 +9,7 @@ use http_types::{Method as HttpMethod, Request, Url};
 use std::sync::Arc;
 
 use super::tls::{self, TlsOptions};
+use crate::auth::{headers_for, ClientAuth, Headers};
 use crate::config::ProxySettings;
 use crate::error::{Error, Result};
 use crate::runtime::{timeout, RuntimeRef};
@@ -19,12 +20,24 @@ use crate::ws::{self, WebSocket};
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// How an [`HttpTransport`] reaches its server besides the URL.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct TransportOptions {
     /// An HTTP proxy to tunnel every connection through (`CONNECT`).
     pub proxy: Option<ProxySettings>,
     /// Certificate checks for `https://` servers.
     pub tls: TlsOptions,
+    /// The client authentication plugin (none: no authentication headers).
+    pub auth: Option<Arc<dyn ClientAuth>>,
+}
+
+impl std::fmt::Debug for TransportOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TransportOptions")
+            .field("proxy", &self.proxy)
+            .field("tls", &self.tls)
+            .field("auth", &self.auth.is_some())
+            .finish()
+    }
 }
 
 /// Reaches a NETunnel server at an `http(s)://host:port[/prefix]` URL.
@@ -32,6 +45,8 @@ pub struct HttpTransport {
     rt: RuntimeRef,
     proxy: Option<ProxySettings>,
     tls: Option<Arc<futures_rustls::rustls::ClientConfig>>,
+    auth: Option<Arc<dyn ClientAuth>>,
+    auth_lock: futures::lock::Mutex<()>,
     host: String,
     port: u16,
     /// Path prefix without a trailing slash (empty for none).
@@ -80,6 +95,8 @@ impl HttpTransport {
             rt,
             proxy: options.proxy,
             tls,
+            auth: options.auth,
+            auth_lock: futures::lock::Mutex::new(()),
             host,
             port,
             prefix,
@@ -121,6 +138,7 @@ impl HttpTransport {
         method: Method,
         path: String,
         body: Option<serde_json::Value>,
+        headers: Headers,
     ) -> Result<Reply> {
         let url = format!("http://{}{}{}", self.authority(), self.prefix, path);
         let url = Url::parse(&url).map_err(|err| Error::Config(format!("bad URL {url}: {err}")))?;
@@ -130,6 +148,9 @@ impl HttpTransport {
             Method::Delete => HttpMethod::Delete,
         };
         let mut request = Request::new(method, url);
+        for (name, value) in &headers {
+            request.insert_header(name.as_str(), value.as_str());
+        }
         if let Some(body) = body {
             request.set_body(body.to_string());
             request.insert_header("Content-Type", "application/json");
@@ -150,11 +171,22 @@ impl HttpTransport {
         })
     }
 
-    async fn open_websocket(&self, path: String) -> Result<WebSocket> {
+    async fn open_websocket(&self, path: String, headers: Headers) -> Result<WebSocket> {
+        use async_tungstenite::tungstenite::client::IntoClientRequest;
+        use async_tungstenite::tungstenite::http::{HeaderName, HeaderValue};
         let url = format!("ws://{}{}{}", self.authority(), self.prefix, path);
+        let mut request = url.into_client_request()?;
+        for (name, value) in headers {
+            let name = HeaderName::try_from(name.as_str()).map_err(|_| {
+                Error::Protocol(format!("invalid header name `{name}` from the auth plugin"))
+            })?;
+            let value = HeaderValue::try_from(value.as_str())
+                .map_err(|_| Error::Protocol("invalid header value from the auth plugin".into()))?;
+            request.headers_mut().insert(name, value);
+        }
         let conn = self.connect().await?;
         let (ws, _response) =
-            async_tungstenite::client_async_with_config(url, conn, Some(ws::config()))
+            async_tungstenite::client_async_with_config(request, conn, Some(ws::config()))
                 .await
                 .map_err(|err| match err {
                     async_tungstenite::tungstenite::Error::Http(response) => {
@@ -174,6 +206,59 @@ impl HttpTransport {
     }
 }
 
+/// The transport without authentication headers: what a client plugin uses
+/// to call `/authenticate`.
+struct Unauthenticated<'a>(&'a HttpTransport);
+
+impl HttpTransport {
+    /// Headers from the client plugin, authenticating first when needed.
+    async fn auth_headers(&self) -> Result<Headers> {
+        let Some(auth) = &self.auth else {
+            return Ok(Vec::new());
+        };
+        // One authentication at a time, even with many requests in flight.
+        let _guard = self.auth_lock.lock().await;
+        headers_for(&**auth, &Unauthenticated(self)).await
+    }
+
+    async fn bounded<T>(
+        &self,
+        what: String,
+        work: impl std::future::Future<Output = Result<T>>,
+    ) -> Result<T> {
+        timeout(&*self.rt, REQUEST_TIMEOUT, work)
+            .await
+            .unwrap_or(Err(Error::Timeout(what)))
+    }
+}
+
+impl Transport for Unauthenticated<'_> {
+    fn request(
+        &self,
+        method: Method,
+        path: String,
+        body: Option<serde_json::Value>,
+    ) -> BoxFuture<'_, Result<Reply>> {
+        let what = format!("waiting for {} {path}", method.as_str());
+        Box::pin(
+            self.0
+                .bounded(what, self.0.exchange(method, path, body, Vec::new())),
+        )
+    }
+
+    fn websocket(&self, path: String) -> BoxFuture<'_, Result<WebSocket>> {
+        let what = format!("opening websocket {path}");
+        Box::pin(
+            self.0
+                .bounded(what, self.0.open_websocket(path, Vec::new())),
+        )
+    }
+
+    fn describe(&self) -> String {
+        self.0.describe()
+    }
+}
+
 impl Transport for HttpTransport {
     fn request(
         &self,
@@ -182,23 +267,18 @@ impl Transport for HttpTransport {
         body: Option<serde_json::Value>,
     ) -> BoxFuture<'_, Result<Reply>> {
         Box::pin(async move {
+            let headers = self.auth_headers().await?;
             let what = format!("waiting for {} {path}", method.as_str());
-            timeout(
-                &*self.rt,
-                REQUEST_TIMEOUT,
-                self.exchange(method, path, body),
-            )
-            .await
-            .unwrap_or(Err(Error::Timeout(what)))
+            self.bounded(what, self.exchange(method, path, body, headers))
+                .await
         })
     }
 
     fn websocket(&self, path: String) -> BoxFuture<'_, Result<WebSocket>> {
         Box::pin(async move {
+            let headers = self.auth_headers().await?;
             let what = format!("opening websocket {path}");
-            timeout(&*self.rt, REQUEST_TIMEOUT, self.open_websocket(path))
-                .await
-                .unwrap_or(Err(Error::Timeout(what)))
+            self.bounded(what, self.open_websocket(path, headers)).await
         })
     }
 

@@ -150,6 +150,9 @@ async fn accept_loop(
 
 fn routes(core: Arc<ServerCore>) -> tide::Server<State> {
     let mut app = tide::with_state(core);
+    app.with(super::auth_routes::RequireAuth);
+    app.at("/authenticate")
+        .post(super::auth_routes::authenticate);
     app.at("/version").get(|_req: Request<State>| async move {
         let mut res = Response::new(StatusCode::Ok);
         res.set_body(crate::VERSION);

@@ -1,5 +1,6 @@
 //! The async-std frontend: runtime, HTTP server and HTTP/websocket client.
 
+mod auth_routes;
 mod connector;
 mod http_client;
 mod http_server;

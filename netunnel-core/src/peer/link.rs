@@ -1,12 +1,12 @@
 //! How this server reaches a peer, and the timing of static tunnels.
 
-use std::collections::BTreeMap;
 use std::ops::RangeInclusive;
 use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value;
 
+use crate::auth::ClientAuth;
 use crate::client::{Client, ClientSettings};
 use crate::config::{ConfigStore, ProxySettings};
 use crate::error::{Error, Result};
@@ -24,8 +24,8 @@ pub struct PeerLink {
     pub proxy: Option<ProxySettings>,
     /// Skip certificate checks (`allow_unverified_ssl_peers`).
     pub allow_unverified_ssl: bool,
-    /// Decrypted authentication data.
-    pub auth_data: BTreeMap<String, String>,
+    /// The client plugin made from the peer's `auth_data`.
+    pub auth: Arc<dyn ClientAuth>,
 }
 
 impl std::fmt::Debug for PeerLink {

@@ -14,6 +14,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use futures::channel::oneshot;
 use serde_json::Value;
 
+use crate::auth::ServerAuth;
 use crate::config::{ConfigStore, MASK};
 use crate::error::{Error, Result};
 use crate::runtime::RuntimeRef;
@@ -25,6 +26,7 @@ type RunnerKey = (u64, u64);
 /// The peers of one server.
 pub struct PeerManager {
     rt: RuntimeRef,
+    auth: Arc<dyn ServerAuth>,
     store: Arc<ConfigStore>,
     connector: Arc<dyn Connector>,
     ops: futures::lock::Mutex<()>,
@@ -60,9 +62,11 @@ impl PeerManager {
         rt: RuntimeRef,
         store: Arc<ConfigStore>,
         connector: Arc<dyn Connector>,
+        auth: Arc<dyn ServerAuth>,
     ) -> PeerManager {
         PeerManager {
             rt,
+            auth,
             store,
             connector,
             ops: futures::lock::Mutex::new(()),
@@ -109,9 +113,9 @@ impl PeerManager {
             .collect()
     }
 
-    /// How to reach `peer` now (auth data decrypted; plain values written by
-    /// NETunnel 1.0.x are used as they are).
-    fn link(&self, peer: &Peer) -> Result<PeerLink> {
+    /// How to reach `peer` now: auth data decrypted (plain values written by
+    /// NETunnel 1.0.x are used as they are) and turned into a client plugin.
+    async fn link(&self, peer: &Peer) -> Result<PeerLink> {
         let mut auth_data = BTreeMap::new();
         for (key, value) in &peer.auth_data {
             let plain = if SecretKey::is_token(value) {
@@ -123,13 +127,14 @@ impl PeerManager {
             };
             auth_data.insert(key.clone(), plain);
         }
+        let auth = self.auth.client_for_peer(&auth_data).await?;
         Ok(PeerLink {
             name: peer.name.clone(),
             url: peer.target_netunnel_url.clone(),
             proxy: self.store.http_proxy(),
             allow_unverified_ssl: self.store.get("allow_unverified_ssl_peers")
                 == Some(Value::Bool(true)),
-            auth_data,
+            auth,
         })
     }
 
@@ -166,7 +171,7 @@ impl PeerManager {
             auth_data: self.seal(&new.auth_data)?,
             static_tunnels: Vec::new(),
         };
-        verify(&self.rt, &*self.connector, &self.link(&peer)?).await?;
+        verify(&self.rt, &*self.connector, &self.link(&peer).await?).await?;
         peers.push(peer.clone());
         self.save(&peers)?;
         log::info!(
@@ -201,7 +206,7 @@ impl PeerManager {
             peer.auth_data = self.seal(auth_data)?;
         }
         if relink {
-            verify(&self.rt, &*self.connector, &self.link(&peer)?).await?;
+            verify(&self.rt, &*self.connector, &self.link(&peer).await?).await?;
         }
         peers[index] = peer.clone();
         self.save(&peers)?;
@@ -292,7 +297,7 @@ impl PeerManager {
         let runner = Runner::start(
             Arc::clone(&self.rt),
             Arc::clone(&self.connector),
-            self.link(&peers[index])?,
+            self.link(&peers[index]).await?,
             spec.clone(),
             timing,
             Some(first_tx),
@@ -339,11 +344,11 @@ impl PeerManager {
         }
     }
 
-    fn start_runner(&self, peer: &Peer, spec: &StaticTunnel, timing: &Timing) -> Result<()> {
+    async fn start_runner(&self, peer: &Peer, spec: &StaticTunnel, timing: &Timing) -> Result<()> {
         let runner = Runner::start(
             Arc::clone(&self.rt),
             Arc::clone(&self.connector),
-            self.link(peer)?,
+            self.link(peer).await?,
             spec.clone(),
             timing.clone(),
             None,
@@ -356,13 +361,13 @@ impl PeerManager {
         let timing = Timing::from_config(&self.store);
         for spec in &peer.static_tunnels {
             self.stop_runner((peer.id, spec.id)).await;
-            self.start_runner(peer, spec, &timing)?;
+            self.start_runner(peer, spec, &timing).await?;
         }
         Ok(())
     }
 
     /// Starts every stored static tunnel; peers need not be up.
-    pub fn restore(&self) -> Result<()> {
+    pub async fn restore(&self) -> Result<()> {
         let timing = Timing::from_config(&self.store);
         for peer in self.stored() {
             for spec in &peer.static_tunnels {
@@ -372,7 +377,7 @@ impl PeerManager {
                     spec.tunnel_local_port,
                     peer.name
                 );
-                self.start_runner(&peer, spec, &timing)?;
+                self.start_runner(&peer, spec, &timing).await?;
             }
         }
         Ok(())

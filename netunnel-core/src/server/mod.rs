@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use futures::future::BoxFuture;
 
+use crate::auth::ServerAuth;
 use crate::channel::{AcceptAll, Channel};
 use crate::config::ConfigStore;
 use crate::error::{Error, Result};
@@ -126,6 +127,7 @@ impl SpareSource for AskClient {
 /// The state of a NETunnel server, independent of HTTP.
 pub struct ServerCore {
     rt: RuntimeRef,
+    auth: Arc<dyn ServerAuth>,
     store: Arc<ConfigStore>,
     peers: PeerManager,
     settings: Mutex<ServerSettings>,
@@ -141,15 +143,23 @@ impl std::fmt::Debug for ServerCore {
 
 impl ServerCore {
     /// A server with no channels, configured by `store`, reaching its peers
-    /// through `connector`. Call [`ServerCore::start_peers`] once serving.
+    /// through `connector`, authenticating requests with `auth`. Call
+    /// [`ServerCore::start_peers`] once serving.
     pub fn new(
         rt: RuntimeRef,
         settings: ServerSettings,
         store: Arc<ConfigStore>,
         connector: Arc<dyn Connector>,
+        auth: Arc<dyn ServerAuth>,
     ) -> Arc<ServerCore> {
         Arc::new(ServerCore {
-            peers: PeerManager::new(Arc::clone(&rt), Arc::clone(&store), connector),
+            peers: PeerManager::new(
+                Arc::clone(&rt),
+                Arc::clone(&store),
+                connector,
+                Arc::clone(&auth),
+            ),
+            auth,
             rt,
             store,
             settings: Mutex::new(settings),
@@ -177,8 +187,13 @@ impl ServerCore {
     }
 
     /// Starts the static tunnels stored in the configuration.
-    pub fn start_peers(&self) -> Result<()> {
-        self.peers.restore()
+    pub async fn start_peers(&self) -> Result<()> {
+        self.peers.restore().await
+    }
+
+    /// The authentication plugin.
+    pub fn auth(&self) -> &Arc<dyn ServerAuth> {
+        &self.auth
     }
 
     /// The configuration.

@@ -398,3 +398,15 @@ http {{
     wait_until("nginx to listen", || is_listening(port));
     (nginx, port)
 }
+
+/// The one line of `output` that starts with `error:` (stdout and stderr lines
+/// may interleave in any order, so tests do not rely on the last line).
+pub fn error_line(output: &[String]) -> String {
+    let errors: Vec<&String> = output.iter().filter(|l| l.starts_with("error:")).collect();
+    assert_eq!(
+        errors.len(),
+        1,
+        "expected exactly one error line: {output:?}"
+    );
+    errors[0].clone()
+}

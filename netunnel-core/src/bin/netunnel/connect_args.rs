@@ -31,6 +31,8 @@ pub struct ConnectArgs {
     /// Do not verify the server's certificate.
     #[arg(long, global = true)]
     no_ssl_validate: bool,
+    #[command(flatten)]
+    auth: crate::auth_args::AuthArgs,
 }
 
 /// Whether `host` is excluded from proxying by a `NO_PROXY` list.
@@ -109,6 +111,7 @@ impl ConnectArgs {
                 ca_cert: self.ca_cert.clone(),
                 insecure: self.no_ssl_validate,
             },
+            auth: self.auth.client()?,
         };
         if let Some(proxy) = &options.proxy {
             log::debug!(

@@ -1,5 +1,6 @@
 //! `netunnel`: the command line of NETunnel in Rust.
 
+mod auth_args;
 mod client_cmd;
 mod config_cmd;
 mod connect_args;

@@ -27,9 +27,9 @@ enum PeersCommand {
         name: String,
         /// URL of the peer's server.
         url: String,
-        /// Authentication data, a JSON object of strings.
+        /// The peer's authentication data, a JSON object of strings.
         #[arg(long, default_value = "{}")]
-        auth_data: String,
+        peer_auth_data: String,
     },
     /// Show one peer.
     Show {
@@ -46,9 +46,9 @@ enum PeersCommand {
         /// New URL.
         #[arg(long)]
         url: Option<String>,
-        /// New authentication data, a JSON object of strings.
+        /// New authentication data for the peer, a JSON object of strings.
         #[arg(long)]
-        auth_data: Option<String>,
+        peer_auth_data: Option<String>,
     },
     /// Delete a peer and its static tunnels.
     Delete {
@@ -81,7 +81,7 @@ enum PeersCommand {
 }
 
 fn auth(text: &str) -> anyhow::Result<BTreeMap<String, String>> {
-    serde_json::from_str(text).context("--auth-data must be a JSON object of strings")
+    serde_json::from_str(text).context("--peer-auth-data must be a JSON object of strings")
 }
 
 fn print<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
@@ -106,17 +106,21 @@ async fn command(client: &Client, command: PeersCommand) -> anyhow::Result<()> {
         PeersCommand::Add {
             name,
             url,
-            auth_data,
-        } => print(&client.register_peer(&name, &url, auth(&auth_data)?).await?),
+            peer_auth_data,
+        } => print(
+            &client
+                .register_peer(&name, &url, auth(&peer_auth_data)?)
+                .await?,
+        ),
         PeersCommand::Show { name } => print(&client.get_peer_by_name(&name).await?),
         PeersCommand::Update {
             name,
             new_name,
             url,
-            auth_data,
+            peer_auth_data,
         } => {
             let peer = client.get_peer_by_name(&name).await?;
-            let auth_data = auth_data.as_deref().map(auth).transpose()?;
+            let auth_data = peer_auth_data.as_deref().map(auth).transpose()?;
             let updated = client
                 .update_peer(peer.id, new_name.as_deref(), url.as_deref(), auth_data)
                 .await?;

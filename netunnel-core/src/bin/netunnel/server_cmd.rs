@@ -37,6 +37,8 @@ pub struct ServerArgs {
     /// The PEM private key of --tls-cert.
     #[arg(long, requires = "tls_cert")]
     tls_key: Option<PathBuf>,
+    #[command(flatten)]
+    auth: crate::auth_args::AuthArgs,
     /// Log at debug level.
     #[arg(short, long)]
     pub debug: bool,
@@ -78,9 +80,16 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     for warning in store.warnings() {
         log::warn!("{warning}");
     }
+    let auth = args.auth.server()?;
     let rt = AsyncStdRuntime::shared();
     let connector = HttpConnector::new(Arc::clone(&rt));
-    let core = ServerCore::new(rt, ServerSettings::default(), Arc::new(store), connector);
+    let core = ServerCore::new(
+        rt,
+        ServerSettings::default(),
+        Arc::new(store),
+        connector,
+        auth,
+    );
     let tls = match (&args.tls_cert, &args.tls_key) {
         (Some(cert), Some(key)) => Some(netunnel_core::frontend::tls::server_config(cert, key)?),
         _ => None,
@@ -89,7 +98,7 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     let handle = ServerHandle::start_with_tls(core, &args.hostname, args.port, tls).await?;
     log::debug!("serving {scheme}");
     log::info!("Starting server on {}", handle.local_addr());
-    handle.core().start_peers()?;
+    handle.core().start_peers().await?;
     let signal = signal.await.unwrap_or(0);
     log::info!("signal {signal} received; shutting down");
     handle.stop().await;

@@ -1,0 +1,181 @@
+//! Authentication plugins. A server plugin decides whether each request is
+//! authenticated and serves `POST /authenticate`; a client plugin authenticates
+//! (usually by calling `/authenticate`), says whether it still is, and gives the
+//! headers sent with every request, websocket upgrades included. For peers, the
+//! server plugin makes a client plugin from the peer's stored `auth_data`.
+//!
+//! The traits are object-safe and return boxed futures, so plugins can come from
+//! Rust, and from the Python and C bindings, without changes to the core.
+
+mod secret;
+
+pub use secret::{SecretClientAuth, SecretServerAuth};
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use futures::future::BoxFuture;
+
+use crate::error::{Error, Result};
+use crate::transport::Transport;
+
+/// HTTP header name and value pairs.
+pub type Headers = Vec<(String, String)>;
+
+/// What a server plugin sees of a request.
+#[derive(Debug, Clone, Default)]
+pub struct AuthRequest {
+    /// `GET`, `POST`, ...
+    pub method: String,
+    /// The path, without the query string.
+    pub path: String,
+    /// The query string (without `?`), possibly empty.
+    pub query: String,
+    /// Request headers.
+    pub headers: Headers,
+    /// The client's address, when known.
+    pub remote_addr: Option<String>,
+    /// The body (only for `POST /authenticate`).
+    pub body: Vec<u8>,
+}
+
+impl AuthRequest {
+    /// The first header called `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(key, _)| key.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value.as_str())
+    }
+}
+
+/// The answer a server plugin gives to `POST /authenticate`.
+#[derive(Debug, Clone)]
+pub struct AuthResponse {
+    /// HTTP status.
+    pub status: u16,
+    /// Response headers.
+    pub headers: Headers,
+    /// Response body.
+    pub body: Vec<u8>,
+}
+
+impl AuthResponse {
+    /// A JSON answer with `status`.
+    pub fn json(status: u16, value: &serde_json::Value) -> AuthResponse {
+        AuthResponse {
+            status,
+            headers: vec![("Content-Type".into(), "application/json".into())],
+            body: value.to_string().into_bytes(),
+        }
+    }
+}
+
+/// The server side of an authentication scheme.
+pub trait ServerAuth: Send + Sync {
+    /// Whether `request` may proceed (every route but `/authenticate`).
+    fn is_authenticated<'a>(&'a self, request: &'a AuthRequest) -> BoxFuture<'a, bool>;
+    /// Serves `POST /authenticate`.
+    fn authenticate<'a>(&'a self, request: &'a AuthRequest) -> BoxFuture<'a, AuthResponse>;
+    /// A client plugin for a peer, from its stored `auth_data`.
+    fn client_for_peer<'a>(
+        &'a self,
+        auth_data: &'a BTreeMap<String, String>,
+    ) -> BoxFuture<'a, Result<Arc<dyn ClientAuth>>>;
+}
+
+/// The client side of an authentication scheme.
+pub trait ClientAuth: Send + Sync {
+    /// Authenticates with the server reached by `transport` (which sends no
+    /// authentication headers itself).
+    fn authenticate<'a>(&'a self, transport: &'a dyn Transport) -> BoxFuture<'a, Result<()>>;
+    /// Whether the client is still authenticated (e.g. its token has not expired).
+    fn is_authenticated(&self) -> BoxFuture<'_, bool>;
+    /// Headers to send with every request.
+    fn authorized_headers(&self) -> BoxFuture<'_, Result<Headers>>;
+    /// The data from which [`ServerAuth::client_for_peer`] recreates this plugin.
+    fn dump(&self) -> BTreeMap<String, String>;
+}
+
+/// No authentication: every request is accepted (NETunnel's default).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NoAuth;
+
+impl ServerAuth for NoAuth {
+    fn is_authenticated<'a>(&'a self, _request: &'a AuthRequest) -> BoxFuture<'a, bool> {
+        Box::pin(async { true })
+    }
+
+    fn authenticate<'a>(&'a self, _request: &'a AuthRequest) -> BoxFuture<'a, AuthResponse> {
+        Box::pin(async { AuthResponse::json(200, &serde_json::json!({})) })
+    }
+
+    fn client_for_peer<'a>(
+        &'a self,
+        _auth_data: &'a BTreeMap<String, String>,
+    ) -> BoxFuture<'a, Result<Arc<dyn ClientAuth>>> {
+        Box::pin(async { Ok(Arc::new(NoAuth) as Arc<dyn ClientAuth>) })
+    }
+}
+
+impl ClientAuth for NoAuth {
+    fn authenticate<'a>(&'a self, _transport: &'a dyn Transport) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async { Ok(()) })
+    }
+
+    fn is_authenticated(&self) -> BoxFuture<'_, bool> {
+        Box::pin(async { true })
+    }
+
+    fn authorized_headers(&self) -> BoxFuture<'_, Result<Headers>> {
+        Box::pin(async { Ok(Vec::new()) })
+    }
+
+    fn dump(&self) -> BTreeMap<String, String> {
+        BTreeMap::new()
+    }
+}
+
+/// The built-in plugins, by the name `--auth-plugin` takes.
+pub const BUILT_IN: [&str; 2] = ["none", "secret"];
+
+/// A built-in server plugin from its name and `--auth-data`.
+pub fn server_plugin(name: &str, data: &serde_json::Value) -> Result<Arc<dyn ServerAuth>> {
+    match name {
+        "none" => Ok(Arc::new(NoAuth)),
+        "secret" => Ok(Arc::new(SecretServerAuth::from_data(data)?)),
+        other => Err(unknown_plugin(other)),
+    }
+}
+
+/// A built-in client plugin from its name and `--auth-data`.
+pub fn client_plugin(name: &str, data: &serde_json::Value) -> Result<Arc<dyn ClientAuth>> {
+    match name {
+        "none" => Ok(Arc::new(NoAuth)),
+        "secret" => Ok(Arc::new(SecretClientAuth::from_data(data)?)),
+        other => Err(unknown_plugin(other)),
+    }
+}
+
+fn unknown_plugin(name: &str) -> Error {
+    if name.contains('.') {
+        Error::Config(format!(
+            "`{name}` names a plugin written in Python (module.Class): those are loaded by the Python package (`python -m netunnel.server` / `netunnel.client`); built-in plugins: {}",
+            BUILT_IN.join(", ")
+        ))
+    } else {
+        Error::Config(format!(
+            "unknown authentication plugin `{name}`; built-in plugins: {}",
+            BUILT_IN.join(", ")
+        ))
+    }
+}
+
+/// Re-authenticates when `auth` says it is no longer authenticated, then
+/// returns its headers. `raw` sends requests without authentication headers.
+pub async fn headers_for(auth: &dyn ClientAuth, raw: &dyn Transport) -> Result<Headers> {
+    if !auth.is_authenticated().await {
+        auth.authenticate(raw).await?;
+    }
+    auth.authorized_headers().await
+}
