@@ -272,3 +272,41 @@ fn rest_errors_are_json_with_4xx_status() {
     assert_eq!(status, 400, "{body}");
     assert!(body.contains("websocket"), "{body}");
 }
+
+/// Bursts of new connections through a reverse tunnel: every spare the server
+/// asks for must be accounted for, even when the client's websocket arrives
+/// before its answer to the request (a stall there made connections wait 10 s).
+#[test]
+fn reverse_tunnels_serve_bursts_of_new_connections_without_stalling() {
+    let echo = echo_server();
+    let (mut server, port) = start_server(&[]);
+    let echo_port = echo.to_string();
+    let (_client, entrance) = start_client(port, &["-r", "--local-port", &echo_port]);
+    let workers: Vec<_> = (0..50)
+        .map(|worker| {
+            std::thread::spawn(move || {
+                for round in 0..20 {
+                    let mut stream = connect(entrance);
+                    stream
+                        .set_read_timeout(Some(std::time::Duration::from_secs(5)))
+                        .unwrap();
+                    let message = format!("{worker:04}-{round:04}");
+                    stream.write_all(message.as_bytes()).unwrap();
+                    let mut back = [0u8; 9];
+                    stream
+                        .read_exact(&mut back)
+                        .unwrap_or_else(|e| panic!("{message}: {e}"));
+                    assert_eq!(&back, message.as_bytes());
+                }
+            })
+        })
+        .collect();
+    for worker in workers {
+        worker.join().unwrap();
+    }
+    let lines = server.drain();
+    assert!(
+        !lines.iter().any(|l| l.contains("did not arrive")),
+        "{lines:?}"
+    );
+}

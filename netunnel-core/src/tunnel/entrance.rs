@@ -45,7 +45,11 @@ struct Spares {
     idle: usize,
     opening: usize,
     waiting: usize,
+    /// Requests the other side accepted whose websocket has not arrived yet.
     pushed: VecDeque<u64>,
+    /// Websockets that arrived before the answer to their request (the other
+    /// side may open the websocket before its answer reaches us).
+    early: usize,
     next_push: u64,
 }
 
@@ -117,9 +121,10 @@ impl Entrance {
     pub fn add_spare(self: &Arc<Self>, ws: WebSocket) {
         {
             let mut spares = self.lock();
-            if spares.pushed.pop_front().is_some() {
-                spares.opening = spares.opening.saturating_sub(1);
+            if spares.pushed.pop_front().is_none() {
+                spares.early += 1;
             }
+            spares.opening = spares.opening.saturating_sub(1);
         }
         self.hold(ws);
     }
@@ -202,6 +207,11 @@ impl Entrance {
             Either::Left((Ok(None), _)) => {
                 let id = {
                     let mut spares = self.lock();
+                    if spares.early > 0 {
+                        // Its websocket is already here.
+                        spares.early -= 1;
+                        return;
+                    }
                     let id = spares.next_push;
                     spares.next_push += 1;
                     spares.pushed.push_back(id);

@@ -62,6 +62,14 @@ impl Proc {
         }
     }
 
+    /// Collects the lines printed so far without waiting.
+    pub fn drain(&mut self) -> &[String] {
+        while let Ok((_, line)) = self.lines.try_recv() {
+            self.seen.push(line);
+        }
+        &self.seen
+    }
+
     /// Waits for a line containing `needle` and returns it; panics with
     /// everything seen so far after `WAIT`.
     pub fn wait_line(&mut self, needle: &str) -> String {
