@@ -331,7 +331,7 @@ async fn connect_tunnel(req: Request<State>) -> tide::Result {
             let cid = id_param(&req, "cid")?;
             let tid = id_param(&req, "tid")?;
             let core = Arc::clone(req.state());
-            core.check_tunnel_connect(cid, tid)?;
+            core.check_tunnel_connect(cid, tid).await?;
             upgrade(&req, move |ws| async move {
                 core.tunnel_websocket(cid, tid, ws)
             })

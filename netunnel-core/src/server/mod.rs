@@ -23,6 +23,9 @@ use crate::tunnel::{Entrance, Exit, SpareSource};
 use crate::wire::{ChannelCreated, ControlMessage, CreateTunnel, TunnelCreated};
 use crate::ws::{Heartbeat, WebSocket};
 
+/// How long a request waits for its channel's websocket upgrade to finish.
+const CONNECT_GRACE: Duration = Duration::from_secs(5);
+
 /// Run-time settings of a [`ServerCore`] (what the config file holds lives in
 /// its [`ConfigStore`]).
 #[derive(Debug, Clone)]
@@ -86,6 +89,8 @@ struct ServerChannel {
     id: u64,
     client_version: String,
     control: OnceLock<Arc<Channel>>,
+    /// Fired once `control` is set.
+    connected: crate::sync::StopSignal,
     tunnels: Mutex<HashMap<u64, TunnelEnd>>,
     next_tunnel: AtomicU64,
 }
@@ -229,6 +234,7 @@ impl ServerCore {
             id,
             client_version,
             control: OnceLock::new(),
+            connected: crate::sync::StopSignal::new(),
             tunnels: Mutex::new(HashMap::new()),
             next_tunnel: AtomicU64::new(1),
         });
@@ -280,6 +286,7 @@ impl ServerCore {
             log::warn!("channel {cid} connected twice; closing the second websocket");
             return;
         }
+        entry.connected.fire();
         log::debug!(
             "channel {cid} connected (client version {})",
             entry.client_version
@@ -334,9 +341,7 @@ impl ServerCore {
                 if let Some(allowed) = self.store.allowed_entrances() {
                     allowed.check_as(&entrance_address, entrance_port.unwrap_or(0), "entrance")?;
                 }
-                let control = entry.control.get().cloned().ok_or_else(|| {
-                    Error::BadRequest(format!("channel `{cid}` is not connected"))
-                })?;
+                let control = self.connected_control(&entry).await?;
                 let listener = self
                     .rt
                     .listen(entrance_address.clone(), entrance_port.unwrap_or(0))
@@ -369,14 +374,24 @@ impl ServerCore {
         }
     }
 
-    /// Checks that `GET /channels/{cid}/tunnels/{tid}/connect` may be upgraded.
-    pub fn check_tunnel_connect(&self, cid: u64, tid: u64) -> Result<()> {
-        let entry = self.channel(cid)?;
+    /// The channel's control websocket. A client may send its next request as
+    /// soon as it saw the `101` of its channel websocket, before our side of the
+    /// upgrade has finished: wait a little for it rather than fail.
+    async fn connected_control(&self, entry: &ServerChannel) -> Result<Arc<Channel>> {
         if entry.control.get().is_none() {
-            return Err(Error::BadRequest(format!(
-                "channel `{cid}` is not connected"
-            )));
+            crate::runtime::timeout(&*self.rt, CONNECT_GRACE, entry.connected.wait()).await;
         }
+        entry
+            .control
+            .get()
+            .cloned()
+            .ok_or_else(|| Error::BadRequest(format!("channel `{}` is not connected", entry.id)))
+    }
+
+    /// Checks that `GET /channels/{cid}/tunnels/{tid}/connect` may be upgraded.
+    pub async fn check_tunnel_connect(&self, cid: u64, tid: u64) -> Result<()> {
+        let entry = self.channel(cid)?;
+        self.connected_control(&entry).await?;
         if !entry.tunnels().contains_key(&tid) {
             return Err(Error::NotFound(format!(
                 "tunnel `{tid}` does not exist on channel `{cid}`"
