@@ -19,11 +19,12 @@ pub type WsReceiver = WebSocketReceiver<BoxConn>;
 
 /// Websocket settings for every socket we open or accept.
 ///
-/// tungstenite's defaults allocate 128 KiB per socket up front; a tunnel holds one
-/// websocket per connection, so we keep the read buffer small and write eagerly.
+/// tungstenite's defaults allocate (and zero) 128 KiB per socket; a tunnel holds
+/// one websocket per connection, so we keep the read buffer at 8 KiB (larger
+/// frames are assembled across reads) and write eagerly.
 pub fn config() -> WebSocketConfig {
     WebSocketConfig::default()
-        .read_buffer_size(16 * 1024)
+        .read_buffer_size(8 * 1024)
         .write_buffer_size(0)
         .max_write_buffer_size(4 << 20)
         .max_message_size(Some(16 << 20))

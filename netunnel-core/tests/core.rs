@@ -270,12 +270,15 @@ fn heartbeat_drops_a_peer_that_stops_answering() {
 struct DialExit {
     rt: RuntimeRef,
     port: u16,
+    opened: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl SpareSource for DialExit {
     fn open(&self) -> BoxFuture<'static, netunnel_core::Result<Option<WebSocket>>> {
         let rt = self.rt.clone();
         let port = self.port;
+        self.opened
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         Box::pin(async move {
             let conn = rt
                 .connect("127.0.0.1".into(), port)
@@ -306,9 +309,17 @@ async fn echo_service(rt: &RuntimeRef) -> u16 {
 }
 
 /// An entrance -> websocket -> exit chain to `target_port`; returns the
-/// entrance and the exit.
-async fn tunnel_to(rt: &RuntimeRef, target_port: u16) -> (Arc<Entrance>, Arc<Exit>) {
-    let exit = Exit::new(rt.clone(), "127.0.0.1".into(), target_port, None);
+/// entrance, the exit and the count of websockets opened.
+async fn tunnel_to(
+    rt: &RuntimeRef,
+    target_port: u16,
+    reuse: bool,
+) -> (
+    Arc<Entrance>,
+    Arc<Exit>,
+    Arc<std::sync::atomic::AtomicUsize>,
+) {
+    let exit = Exit::new(rt.clone(), "127.0.0.1".into(), target_port, None, reuse);
     let acceptor = rt.listen("127.0.0.1".into(), 0).await.unwrap();
     let ws_port = acceptor.local_addr().unwrap().port();
     let serving = exit.clone();
@@ -326,14 +337,16 @@ async fn tunnel_to(rt: &RuntimeRef, target_port: u16) -> (Arc<Entrance>, Arc<Exi
         }
     }));
     let listener = rt.listen("127.0.0.1".into(), 0).await.unwrap();
+    let opened = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let source = Arc::new(DialExit {
         rt: rt.clone(),
         port: ws_port,
+        opened: opened.clone(),
     });
     let heartbeat = Some(Heartbeat::default());
-    let entrance = Entrance::start(rt.clone(), listener, source, heartbeat).unwrap();
+    let entrance = Entrance::start(rt.clone(), listener, source, heartbeat, reuse).unwrap();
     with_deadline(rt, entrance.wait_ready()).await;
-    (entrance, exit)
+    (entrance, exit, opened)
 }
 
 fn pattern(len: usize) -> Vec<u8> {
@@ -361,7 +374,7 @@ async fn roundtrip(rt: &RuntimeRef, port: u16, data: Vec<u8>) {
 fn tunnel_carries_bytes_and_survives_a_refused_exit() {
     on_every_runtime(|rt| async move {
         let echo = echo_service(&rt).await;
-        let (entrance, exit) = tunnel_to(&rt, echo).await;
+        let (entrance, exit, _) = tunnel_to(&rt, echo, false).await;
         let port = entrance.local_addr().port();
         roundtrip(&rt, port, pattern(4 << 20)).await;
         let parallel = (0..20).map(|i| roundtrip(&rt, port, pattern(1000 + i)));
@@ -378,7 +391,7 @@ fn tunnel_carries_bytes_and_survives_a_refused_exit() {
         let closed = rt.listen("127.0.0.1".into(), 0).await.unwrap();
         let dead_port = closed.local_addr().unwrap().port();
         drop(closed);
-        let (entrance, _exit) = tunnel_to(&rt, dead_port).await;
+        let (entrance, _exit, _) = tunnel_to(&rt, dead_port, true).await;
         for _ in 0..3 {
             let mut conn = rt
                 .connect("127.0.0.1".into(), entrance.local_addr().port())
@@ -397,7 +410,7 @@ fn tunnel_carries_bytes_and_survives_a_refused_exit() {
 fn text_frames_after_the_first_are_ignored_by_the_exit() {
     on_every_runtime(|rt| async move {
         let echo = echo_service(&rt).await;
-        let exit = Exit::new(rt.clone(), "127.0.0.1".into(), echo, None);
+        let exit = Exit::new(rt.clone(), "127.0.0.1".into(), echo, None, false);
         let (server_side, mut client_side) = ws_pair(&rt).await;
         exit.serve(server_side);
         client_side
@@ -427,6 +440,59 @@ fn text_frames_after_the_first_are_ignored_by_the_exit() {
         })
         .await;
         assert_eq!(&echoed[..], b"data");
+        exit.stop();
+    });
+}
+
+/// A service that greets and closes first, so the exit's side ends the
+/// connection.
+async fn greeter(rt: &RuntimeRef) -> u16 {
+    let listener = rt.listen("127.0.0.1".into(), 0).await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    rt.spawn(Box::pin(async move {
+        while let Ok((mut conn, _)) = listener.accept().await {
+            let _ = conn.write_all(b"hi").await;
+        }
+    }));
+    port
+}
+
+#[test]
+fn websockets_carry_one_connection_after_another_when_both_sides_are_ours() {
+    on_every_runtime(|rt| async move {
+        let echo = echo_service(&rt).await;
+        for reuse in [true, false] {
+            let (entrance, exit, opened) = tunnel_to(&rt, echo, reuse).await;
+            let port = entrance.local_addr().port();
+            for round in 0..20 {
+                roundtrip(&rt, port, pattern(100 + round)).await;
+            }
+            let count = opened.load(std::sync::atomic::Ordering::SeqCst);
+            if reuse {
+                assert!(count <= 6, "{count} websockets opened for 20 connections");
+            } else {
+                assert!(count >= 20, "only {count} websockets opened without reuse");
+            }
+            entrance.stop();
+            exit.stop();
+        }
+        // The exit's side ending first hands the websocket back as well.
+        let greet = greeter(&rt).await;
+        let (entrance, exit, opened) = tunnel_to(&rt, greet, true).await;
+        for _ in 0..10 {
+            let mut conn = rt
+                .connect("127.0.0.1".into(), entrance.local_addr().port())
+                .await
+                .unwrap();
+            let mut all = Vec::new();
+            with_deadline(&rt, conn.read_to_end(&mut all))
+                .await
+                .unwrap();
+            assert_eq!(all, b"hi");
+        }
+        let count = opened.load(std::sync::atomic::Ordering::SeqCst);
+        assert!(count <= 6, "{count} websockets opened for 10 connections");
+        entrance.stop();
         exit.stop();
     });
 }

@@ -59,6 +59,12 @@ impl ClientInner {
         self.tunnels.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// Whether tunnel websockets carry one connection after another: only
+    /// when the server is ours (an extension NETunnel 1.0.x does not know).
+    fn reuse_websockets(&self) -> bool {
+        crate::wire::is_ours(&self.server_version)
+    }
+
     fn tunnel_path(&self, tid: u64) -> String {
         format!("/channels/{}/tunnels/{tid}", self.control.id())
     }
@@ -331,6 +337,7 @@ impl Client {
             listener,
             source,
             inner.settings.heartbeat,
+            inner.reuse_websockets(),
         )?;
         let info = TunnelInfo {
             id: tid,
@@ -382,6 +389,7 @@ impl Client {
             local_address.to_string(),
             local_port,
             inner.settings.heartbeat,
+            inner.reuse_websockets(),
         );
         let port = created.entrance_port.or(remote_port).unwrap_or(0);
         let info = TunnelInfo {

@@ -326,7 +326,8 @@ impl ServerCore {
                     .check(&exit_address, exit_port)?;
                 let tunnel_id = entry.next_tunnel.fetch_add(1, Ordering::Relaxed);
                 log::info!("channel {cid}: tunnel {tunnel_id} to {exit_address}:{exit_port}");
-                let exit = Exit::new(Arc::clone(&self.rt), exit_address, exit_port, None);
+                let reuse = crate::wire::is_ours(&entry.client_version);
+                let exit = Exit::new(Arc::clone(&self.rt), exit_address, exit_port, None, reuse);
                 entry.tunnels().insert(tunnel_id, TunnelEnd::Exit(exit));
                 Ok(TunnelCreated {
                     tunnel_id,
@@ -357,7 +358,9 @@ impl ServerCore {
                     channel: Arc::downgrade(&control),
                     tunnel_id,
                 });
-                let entrance = Entrance::start(Arc::clone(&self.rt), listener, source, None)?;
+                let reuse = crate::wire::is_ours(&entry.client_version);
+                let entrance =
+                    Entrance::start(Arc::clone(&self.rt), listener, source, None, reuse)?;
                 let port = entrance.local_addr().port();
                 log::info!(
                     "channel {cid}: reverse tunnel {tunnel_id} listening on {}",

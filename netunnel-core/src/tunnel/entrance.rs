@@ -29,6 +29,8 @@ const MIN_SPARES: usize = 1;
 const MAX_OPENING: usize = 64;
 /// How long a spare asked of the other side may take to arrive.
 const PUSHED_SPARE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Most idle spares kept when connections hand their websockets back.
+const MAX_IDLE: usize = 32;
 /// Pause after a failed attempt to open a spare.
 const RETRY_DELAY: Duration = Duration::from_millis(500);
 
@@ -58,6 +60,7 @@ pub struct Entrance {
     rt: RuntimeRef,
     source: Arc<dyn SpareSource>,
     heartbeat: Option<Heartbeat>,
+    reuse: bool,
     local_addr: SocketAddr,
     queue_tx: async_channel::Sender<BoxConn>,
     queue_rx: async_channel::Receiver<BoxConn>,
@@ -74,12 +77,15 @@ impl std::fmt::Debug for Entrance {
 }
 
 impl Entrance {
-    /// Starts accepting on `listener` and opening spares from `source`.
+    /// Starts accepting on `listener` and opening spares from `source`. With
+    /// `reuse` (both sides ours) a websocket whose connection ended cleanly goes
+    /// back to the spares.
     pub fn start(
         rt: RuntimeRef,
         listener: Box<dyn Listener>,
         source: Arc<dyn SpareSource>,
         heartbeat: Option<Heartbeat>,
+        reuse: bool,
     ) -> Result<Arc<Entrance>> {
         let local_addr = listener
             .local_addr()
@@ -89,6 +95,7 @@ impl Entrance {
             rt,
             source,
             heartbeat,
+            reuse,
             local_addr,
             queue_tx,
             queue_rx,
@@ -306,6 +313,19 @@ impl Entrance {
             let _ = self.queue_tx.send(conn).await;
             return;
         }
-        pump(&*self.rt, ws, conn, self.heartbeat, self.stop.wait()).await;
+        let handed_back = pump(
+            &*self.rt,
+            ws,
+            conn,
+            self.heartbeat,
+            self.stop.wait(),
+            self.reuse,
+        )
+        .await;
+        if let Some(ws) = handed_back {
+            if self.lock().idle < MAX_IDLE {
+                self.hold(ws);
+            }
+        }
     }
 }

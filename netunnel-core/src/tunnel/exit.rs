@@ -17,6 +17,7 @@ pub struct Exit {
     host: String,
     port: u16,
     heartbeat: Option<Heartbeat>,
+    reuse: bool,
     stop: StopSignal,
     tasks: TaskTracker,
 }
@@ -29,13 +30,21 @@ impl std::fmt::Debug for Exit {
 
 impl Exit {
     /// An exit that connects to `host:port`. `heartbeat` applies to every
-    /// websocket it serves (clients ping, servers only answer).
-    pub fn new(rt: RuntimeRef, host: String, port: u16, heartbeat: Option<Heartbeat>) -> Arc<Exit> {
+    /// websocket it serves (clients ping, servers only answer); with `reuse`
+    /// (both sides ours) a websocket serves one connection after another.
+    pub fn new(
+        rt: RuntimeRef,
+        host: String,
+        port: u16,
+        heartbeat: Option<Heartbeat>,
+        reuse: bool,
+    ) -> Arc<Exit> {
         Arc::new(Exit {
             rt,
             host,
             port,
             heartbeat,
+            reuse,
             stop: StopSignal::new(),
             tasks: TaskTracker::new(),
         })
@@ -57,31 +66,39 @@ impl Exit {
     }
 
     async fn serve_one(&self, mut ws: WebSocket) {
-        // NETunnel's entrance announces use of a spare with a `pasten` text frame;
-        // until then the websocket is idle and we must not connect.
-        match next_frame(&*self.rt, &mut ws, self.heartbeat).await {
-            Some(Message::Close(_)) | None => return,
-            Some(Message::Text(text)) if text.as_str() == crate::wire::START_MESSAGE => {}
-            Some(other) => log::debug!("unexpected first frame on a tunnel websocket: {other:?}"),
-        }
-        let tcp = match self.rt.connect(self.host.clone(), self.port).await {
-            Ok(tcp) => tcp,
-            Err(err) => {
-                log::debug!(
-                    "tunnel exit cannot connect to {}:{}: {err}",
-                    self.host,
-                    self.port
-                );
-                let _ = crate::runtime::timeout(
-                    &*self.rt,
-                    std::time::Duration::from_secs(2),
-                    ws.close(None),
-                )
-                .await;
-                return;
+        loop {
+            // NETunnel's entrance announces use of a spare with a `pasten` text
+            // frame; until then the websocket is idle and we must not connect.
+            match next_frame(&*self.rt, &mut ws, self.heartbeat).await {
+                Some(Message::Close(_)) | None => return,
+                Some(Message::Text(text)) if text.as_str() == crate::wire::START_MESSAGE => {}
+                Some(other) => {
+                    log::debug!("unexpected first frame on a tunnel websocket: {other:?}")
+                }
             }
-        };
-        pump(&*self.rt, ws, tcp, self.heartbeat, self.stop.wait()).await;
+            let tcp = match self.rt.connect(self.host.clone(), self.port).await {
+                Ok(tcp) => tcp,
+                Err(err) => {
+                    log::debug!(
+                        "tunnel exit cannot connect to {}:{}: {err}",
+                        self.host,
+                        self.port
+                    );
+                    let _ = crate::runtime::timeout(
+                        &*self.rt,
+                        std::time::Duration::from_secs(2),
+                        ws.close(None),
+                    )
+                    .await;
+                    return;
+                }
+            };
+            let stop = self.stop.wait();
+            match pump(&*self.rt, ws, tcp, self.heartbeat, stop, self.reuse).await {
+                Some(again) => ws = again,
+                None => return,
+            }
+        }
     }
 
     /// Closes every connection of this exit.

@@ -13,5 +13,20 @@ pub use rest::{
 /// Text frame an entrance sends on a spare websocket when a TCP connection arrives.
 pub const START_MESSAGE: &str = "pasten";
 
+/// Text frame that ends one connection on a websocket that carries another
+/// afterwards. An extension: used only when both sides are ours
+/// (see [`is_ours`]); NETunnel 1.0.x closes the websocket instead.
+pub const END_MESSAGE: &str = "netunnel:end";
+
+/// Whether a peer reporting `version` is this implementation (2.x or later),
+/// so our extensions may be used with it.
+pub fn is_ours(version: &str) -> bool {
+    version
+        .split('.')
+        .next()
+        .and_then(|major| major.trim().parse::<u32>().ok())
+        .is_some_and(|major| major >= 2)
+}
+
 /// Largest payload of one binary data frame (NETunnel 1.0.x reads in chunks of this size).
 pub const MAX_FRAME_PAYLOAD: usize = 65535;
