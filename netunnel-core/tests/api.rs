@@ -7,7 +7,7 @@ mod support;
 use std::sync::Arc;
 use std::time::Duration;
 
-use netunnel_core::client::{Client, ClientSettings};
+use netunnel_core::client::{Client, ClientSettings, Tunnel};
 use netunnel_core::config::ConfigStore;
 use netunnel_core::server::{ServerCore, ServerSettings};
 use netunnel_core::transport::{Method, Transport};
@@ -41,6 +41,19 @@ async fn deadline<F: std::future::Future>(future: F) -> F::Output {
     async_std::future::timeout(support::WAIT, future)
         .await
         .expect("timed out")
+}
+
+/// A forward and a reverse tunnel, both to `echo`.
+async fn both_tunnels(client: &Client, echo: u16) -> (Tunnel, Tunnel) {
+    let forward = client
+        .open_tunnel_to_server("127.0.0.1", None, "127.0.0.1", echo)
+        .await
+        .unwrap();
+    let reverse = client
+        .open_tunnel_to_client("127.0.0.1", echo, "127.0.0.1", None)
+        .await
+        .unwrap();
+    (forward, reverse)
 }
 
 fn tunnels_on_server(server: &ServerHandle) -> Vec<u64> {
@@ -84,14 +97,7 @@ async fn deleting_from_the_server_stops_the_client_side() {
     let echo = support::echo_server();
     let server = server(ServerSettings::default()).await;
     let client = client(&server).await;
-    let forward = client
-        .open_tunnel_to_server("127.0.0.1", None, "127.0.0.1", echo)
-        .await
-        .unwrap();
-    let reverse = client
-        .open_tunnel_to_client("127.0.0.1", echo, "127.0.0.1", None)
-        .await
-        .unwrap();
+    let (forward, reverse) = both_tunnels(&client, echo).await;
     let forward_port = forward.info().entrance.1;
     let reverse_port = reverse.info().entrance.1;
     async_std::task::spawn_blocking(move || support::echo_roundtrip(reverse_port, 100_000, 7))
@@ -120,14 +126,7 @@ async fn closing_the_channel_from_the_server_ends_the_clients_tunnels() {
     let echo = support::echo_server();
     let server = server(ServerSettings::default()).await;
     let client = client(&server).await;
-    let forward = client
-        .open_tunnel_to_server("127.0.0.1", None, "127.0.0.1", echo)
-        .await
-        .unwrap();
-    let reverse = client
-        .open_tunnel_to_client("127.0.0.1", echo, "127.0.0.1", None)
-        .await
-        .unwrap();
+    let (forward, reverse) = both_tunnels(&client, echo).await;
     server.core().close_channel(client.channel_id()).unwrap();
     deadline(client.disconnected()).await;
     deadline(forward.stopped()).await;

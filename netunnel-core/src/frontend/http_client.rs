@@ -232,6 +232,30 @@ impl HttpTransport {
     }
 }
 
+impl HttpTransport {
+    /// One bounded REST exchange with `headers`.
+    fn send(
+        &self,
+        method: Method,
+        path: String,
+        body: Option<serde_json::Value>,
+        headers: Headers,
+    ) -> impl std::future::Future<Output = Result<Reply>> + Send + '_ {
+        let what = format!("waiting for {} {path}", method.as_str());
+        self.bounded(what, self.exchange(method, path, body, headers))
+    }
+
+    /// One bounded websocket handshake with `headers`.
+    fn upgrade(
+        &self,
+        path: String,
+        headers: Headers,
+    ) -> impl std::future::Future<Output = Result<WebSocket>> + Send + '_ {
+        let what = format!("opening websocket {path}");
+        self.bounded(what, self.open_websocket(path, headers))
+    }
+}
+
 impl Transport for Unauthenticated<'_> {
     fn request(
         &self,
@@ -239,19 +263,11 @@ impl Transport for Unauthenticated<'_> {
         path: String,
         body: Option<serde_json::Value>,
     ) -> BoxFuture<'_, Result<Reply>> {
-        let what = format!("waiting for {} {path}", method.as_str());
-        Box::pin(
-            self.0
-                .bounded(what, self.0.exchange(method, path, body, Vec::new())),
-        )
+        Box::pin(self.0.send(method, path, body, Vec::new()))
     }
 
     fn websocket(&self, path: String) -> BoxFuture<'_, Result<WebSocket>> {
-        let what = format!("opening websocket {path}");
-        Box::pin(
-            self.0
-                .bounded(what, self.0.open_websocket(path, Vec::new())),
-        )
+        Box::pin(self.0.upgrade(path, Vec::new()))
     }
 
     fn describe(&self) -> String {
@@ -268,17 +284,14 @@ impl Transport for HttpTransport {
     ) -> BoxFuture<'_, Result<Reply>> {
         Box::pin(async move {
             let headers = self.auth_headers().await?;
-            let what = format!("waiting for {} {path}", method.as_str());
-            self.bounded(what, self.exchange(method, path, body, headers))
-                .await
+            self.send(method, path, body, headers).await
         })
     }
 
     fn websocket(&self, path: String) -> BoxFuture<'_, Result<WebSocket>> {
         Box::pin(async move {
             let headers = self.auth_headers().await?;
-            let what = format!("opening websocket {path}");
-            self.bounded(what, self.open_websocket(path, headers)).await
+            self.upgrade(path, headers).await
         })
     }
 
