@@ -64,6 +64,17 @@ fn size_executor() {
     }
 }
 
+/// Runs `future` as a task of async-std's executor and parks the main thread
+/// without driving the I/O reactor, so the executor threads poll the reactor
+/// themselves. (`async_std::task::block_on` would make the idle main thread the
+/// reactor's driver, and every I/O event would cross threads to wake its task.)
+fn run_on_executor<F>(future: F) -> anyhow::Result<()>
+where
+    F: std::future::Future<Output = anyhow::Result<()>> + Send + 'static,
+{
+    futures::executor::block_on(async_std::task::spawn(future))
+}
+
 fn main() {
     size_executor();
     let cli = Cli::parse();
@@ -71,16 +82,16 @@ fn main() {
         Command::Server(args) => {
             init_logging(args.debug);
             raise_open_files_limit();
-            async_std::task::block_on(server_cmd::run(args))
+            run_on_executor(server_cmd::run(args))
         }
         Command::Client(args) => {
             init_logging(args.debug);
             raise_open_files_limit();
-            async_std::task::block_on(client_cmd::run(args))
+            run_on_executor(client_cmd::run(args))
         }
         Command::Peers(args) => {
             init_logging(false);
-            async_std::task::block_on(peers_cmd::run(args))
+            run_on_executor(peers_cmd::run(args))
         }
         Command::Security(command) => security_cmd::run(command),
         Command::Config(command) => config_cmd::run(command),
