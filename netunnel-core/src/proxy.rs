@@ -111,6 +111,36 @@ async fn read_status(conn: &mut BoxConn) -> Result<(u16, String)> {
     Ok((status, parts.next().unwrap_or_default().to_string()))
 }
 
+/// Connects to the proxy itself.
+async fn open(rt: &dyn Runtime, proxy: &ProxySettings) -> Result<(BoxConn, Credentials)> {
+    let (proxy_host, proxy_port, credentials) = endpoint(proxy)?;
+    let conn = rt.connect(proxy_host, proxy_port).await.map_err(|err| {
+        Error::io(
+            format!("cannot connect to the proxy {}", redact_url(&proxy.url)),
+            err,
+        )
+    })?;
+    Ok((conn, credentials))
+}
+
+/// Sends `request` on `conn` and reads the status of the proxy's answer.
+async fn ask(conn: &mut BoxConn, request: &str) -> Result<(u16, String)> {
+    conn.write_all(request.as_bytes())
+        .await
+        .map_err(|err| Error::io("writing to the proxy", err))?;
+    read_status(conn).await
+}
+
+/// Bounds a conversation with the proxy in time.
+async fn bounded<T>(
+    rt: &dyn Runtime,
+    work: impl std::future::Future<Output = Result<T>>,
+) -> Result<T> {
+    timeout(rt, PROXY_TIMEOUT, work)
+        .await
+        .unwrap_or_else(|| Err(Error::Timeout("waiting for the proxy".into())))
+}
+
 /// Opens a TCP tunnel to `host:port` through `proxy` with `CONNECT`.
 pub async fn connect_via(
     rt: &dyn Runtime,
@@ -118,17 +148,8 @@ pub async fn connect_via(
     host: &str,
     port: u16,
 ) -> Result<BoxConn> {
-    let (proxy_host, proxy_port, credentials) = endpoint(proxy)?;
-    let work = async {
-        let mut conn = rt
-            .connect(proxy_host.clone(), proxy_port)
-            .await
-            .map_err(|err| {
-                Error::io(
-                    format!("cannot connect to the proxy {}", redact_url(&proxy.url)),
-                    err,
-                )
-            })?;
+    bounded(rt, async {
+        let (mut conn, credentials) = open(rt, proxy).await?;
         let target = if host.contains(':') {
             format!("[{host}]:{port}")
         } else {
@@ -138,10 +159,7 @@ pub async fn connect_via(
             "CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n{}\r\n",
             authorization(&credentials)
         );
-        conn.write_all(request.as_bytes())
-            .await
-            .map_err(|err| Error::io("writing to the proxy", err))?;
-        let (status, reason) = read_status(&mut conn).await?;
+        let (status, reason) = ask(&mut conn, &request).await?;
         if !(200..300).contains(&status) {
             return Err(Error::Remote(format!(
                 "the proxy {} refused CONNECT {target}: {status} {reason}",
@@ -149,10 +167,8 @@ pub async fn connect_via(
             )));
         }
         Ok(conn)
-    };
-    timeout(rt, PROXY_TIMEOUT, work)
-        .await
-        .unwrap_or_else(|| Err(Error::Timeout("waiting for the proxy".into())))
+    })
+    .await
 }
 
 /// Checks that `proxy` works: an `http://` `test_url` is fetched through it and
@@ -168,33 +184,23 @@ pub async fn check(rt: &dyn Runtime, proxy: &ProxySettings, test_url: &str) -> R
     match url.scheme() {
         "https" => connect_via(rt, proxy, &host, port).await.map(|_| ()),
         "http" => {
-            let (proxy_host, proxy_port, credentials) = endpoint(proxy)?;
-            let work = async {
-                let mut conn = rt.connect(proxy_host, proxy_port).await.map_err(|err| {
-                    Error::BadRequest(format!(
-                        "cannot connect to the proxy {}: {err}",
-                        redact_url(&proxy.url)
-                    ))
-                })?;
+            bounded(rt, async {
+                let (mut conn, credentials) = open(rt, proxy)
+                    .await
+                    .map_err(|err| Error::BadRequest(err.to_string()))?;
                 let request = format!(
-                    "GET {url} HTTP/1.1\r\nHost: {}\r\n{}Connection: close\r\n\r\n",
-                    url.host_str().unwrap_or_default(),
+                    "GET {url} HTTP/1.1\r\nHost: {host}\r\n{}Connection: close\r\n\r\n",
                     authorization(&credentials)
                 );
-                conn.write_all(request.as_bytes())
-                    .await
-                    .map_err(|err| Error::io("writing to the proxy", err))?;
-                let (status, reason) = read_status(&mut conn).await?;
+                let (status, reason) = ask(&mut conn, &request).await?;
                 if status != 200 {
                     return Err(Error::BadRequest(format!(
                         "Invalid response from proxy: {status} {reason}"
                     )));
                 }
                 Ok(())
-            };
-            timeout(rt, PROXY_TIMEOUT, work)
-                .await
-                .unwrap_or_else(|| Err(Error::Timeout("waiting for the proxy".into())))
+            })
+            .await
         }
         other => Err(Error::BadRequest(format!(
             "unsupported test_url scheme `{other}`"

@@ -194,6 +194,13 @@ pub(super) fn json_response(value: serde_json::Value) -> Response {
     res
 }
 
+/// `value` as a JSON answer.
+pub(super) fn to_json<T: serde::Serialize>(value: &T) -> Result<Response> {
+    serde_json::to_value(value)
+        .map(json_response)
+        .map_err(|err| Error::Protocol(err.to_string()))
+}
+
 /// An empty success: empty body, JSON content type (a Python client reads `None`).
 pub(super) fn empty_response() -> Response {
     let mut res = Response::new(StatusCode::Ok);
@@ -242,9 +249,7 @@ async fn create_channel(mut req: Request<State>) -> tide::Result {
                 _ => return Err(Error::BadRequest("missing `version`".into())),
             };
             let created = req.state().create_channel(version);
-            Ok(json_response(
-                serde_json::to_value(created).map_err(|e| Error::Protocol(e.to_string()))?,
-            ))
+            to_json(&created)
         }
         .await,
     )
@@ -258,9 +263,7 @@ async fn create_tunnel(mut req: Request<State>) -> tide::Result {
             let body = read_json(&mut req).await?;
             let request = CreateTunnel::from_json(&body)?;
             let created = req.state().create_tunnel(cid, request).await?;
-            Ok(json_response(
-                serde_json::to_value(created).map_err(|e| Error::Protocol(e.to_string()))?,
-            ))
+            to_json(&created)
         }
         .await,
     )

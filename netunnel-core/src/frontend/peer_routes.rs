@@ -1,16 +1,9 @@
 //! The `/peers` routes.
 
 use serde_json::Value;
-use tide::{Request, Response};
+use tide::Request;
 
-use super::http_server::{empty_response, id_param, json_response, read_json, reply, State};
-use crate::error::{Error, Result};
-
-fn to_json<T: serde::Serialize>(value: &T) -> Result<Response> {
-    serde_json::to_value(value)
-        .map(json_response)
-        .map_err(|err| Error::Protocol(err.to_string()))
-}
+use super::http_server::{empty_response, id_param, read_json, reply, to_json, State};
 
 /// Adds the peer routes to `app`.
 pub fn add(app: &mut tide::Server<State>) {
