@@ -182,7 +182,15 @@ pub async fn check(rt: &dyn Runtime, proxy: &ProxySettings, test_url: &str) -> R
         .to_string();
     let port = url.port_or_known_default().unwrap_or(80);
     match url.scheme() {
-        "https" => connect_via(rt, proxy, &host, port).await.map(|_| ()),
+        // A proxy that cannot be reached or refuses is a bad setting (400), as
+        // for http:// test URLs below.
+        "https" => match connect_via(rt, proxy, &host, port).await {
+            Ok(_) => Ok(()),
+            Err(err @ (Error::Io { .. } | Error::Remote(_))) => {
+                Err(Error::BadRequest(err.to_string()))
+            }
+            Err(other) => Err(other),
+        },
         "http" => {
             bounded(rt, async {
                 let (mut conn, credentials) = open(rt, proxy)

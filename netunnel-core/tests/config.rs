@@ -295,6 +295,7 @@ fn http_proxy_routes_store_encrypted_and_show_masked() {
     let before = std::fs::read_to_string(&path).unwrap();
     for body in [
         json!({"proxy_url": dead, "test_url": "http://127.0.0.1:1/"}),
+        json!({"proxy_url": dead, "test_url": "https://127.0.0.1:1/"}),
         json!({"proxy_url": "http://127.0.0.1:3128", "username": "only-user", "check_proxy": false}),
         json!({"username": "x"}),
     ] {
@@ -560,6 +561,10 @@ fn proxy_check_goes_through_a_real_proxy() {
     let (status, answer) = http(port, "POST", "/config/http-proxy", Some(&body.to_string()));
     assert_eq!(status, 400, "{answer}");
     // tinyproxy answers 401 to bad proxy credentials, most proxies 407.
+    assert!(answer.contains("401") || answer.contains("407"), "{answer}");
+    let body = json!({"proxy_url": proxy_url, "username": "alice", "password": "wrong", "test_url": format!("https://127.0.0.1:{port}/")});
+    let (status, answer) = http(port, "POST", "/config/http-proxy", Some(&body.to_string()));
+    assert_eq!(status, 400, "{answer}");
     assert!(answer.contains("401") || answer.contains("407"), "{answer}");
     assert_eq!(std::fs::read_to_string(&path).unwrap(), before);
 }
