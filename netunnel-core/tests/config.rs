@@ -568,3 +568,23 @@ fn proxy_check_goes_through_a_real_proxy() {
     assert!(answer.contains("401") || answer.contains("407"), "{answer}");
     assert_eq!(std::fs::read_to_string(&path).unwrap(), before);
 }
+
+/// A third of the 64 base64 characters are not letters; `-` starts about one
+/// generated key in 64, and such a key must work everywhere a key is taken.
+#[test]
+fn keys_starting_with_a_hyphen_are_accepted() {
+    const HYPHEN_KEY: &str = "-AECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+    let (code, token, err) = run(&[
+        "security", "encrypt", HYPHEN_KEY, "-x", "--format", "fernet",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(run(&["security", "decrypt", HYPHEN_KEY, &token]).1, "-x");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.json");
+    let arg = path_arg(&path);
+    let (mut server, _) = server_with(&["-c", &arg, "-s", HYPHEN_KEY], &[]);
+    server.signal("TERM");
+    assert_eq!(server.wait_exit().0, Some(0));
+    let (code, _, err) = run(&["config", "downgrade", &arg, "-s", HYPHEN_KEY]);
+    assert_eq!(code, 0, "{err}");
+}

@@ -29,7 +29,12 @@ pub enum ConfigCommand {
         /// The configuration file.
         path: PathBuf,
         /// The secret key, if it is not in the file (or NETUNNEL_SECRET_KEY).
-        #[arg(short, long, conflicts_with = "secret_key_file")]
+        #[arg(
+            short,
+            long,
+            conflicts_with = "secret_key_file",
+            allow_hyphen_values = true
+        )]
         secret_key: Option<String>,
         /// File holding the secret key.
         #[arg(long)]

@@ -10,9 +10,11 @@ pub enum SecurityCommand {
     GenerateKey,
     /// Encrypt DATA with SECRET_KEY.
     Encrypt {
-        /// The secret key.
+        /// The secret key (it may start with `-`).
+        #[arg(allow_hyphen_values = true)]
         secret_key: String,
         /// The text to encrypt.
+        #[arg(allow_hyphen_values = true)]
         data: String,
         /// Token format: `gcm` (ours) or `fernet` (readable by NETunnel 1.0.x).
         #[arg(long, value_enum, default_value_t = Format::Gcm)]
@@ -20,9 +22,11 @@ pub enum SecurityCommand {
     },
     /// Decrypt DATA (either token format) with SECRET_KEY.
     Decrypt {
-        /// The secret key.
+        /// The secret key (it may start with `-`).
+        #[arg(allow_hyphen_values = true)]
         secret_key: String,
         /// The token to decrypt.
+        #[arg(allow_hyphen_values = true)]
         data: String,
     },
 }

@@ -26,7 +26,12 @@ pub struct ServerArgs {
     config_path: Option<PathBuf>,
     /// Secret key encrypting the configuration's secrets; kept in memory only.
     /// Prefer --secret-key-file or NETUNNEL_SECRET_KEY: flags show in `ps`.
-    #[arg(short, long, conflicts_with = "secret_key_file")]
+    #[arg(
+        short,
+        long,
+        conflicts_with = "secret_key_file",
+        allow_hyphen_values = true
+    )]
     secret_key: Option<String>,
     /// File holding the secret key (first line).
     #[arg(long)]
