@@ -19,7 +19,9 @@ use crate::server::TunnelEnd;
 use crate::sync::TaskTracker;
 use crate::transport::{Method, Transport};
 use crate::tunnel::{spawn_tracked, Entrance, Exit, SpareSource};
-use crate::wire::{ChannelCreated, ControlMessage, CreateChannel, CreateTunnel, TunnelCreated};
+use crate::wire::{
+    ChannelCreated, ControlMessage, CreateChannel, CreateTunnel, DeleteTunnel, TunnelCreated,
+};
 use crate::ws::{Heartbeat, WebSocket};
 
 /// Bound on opening a forward tunnel's first spare websocket.
@@ -89,7 +91,7 @@ impl ClientInner {
         let request = self.transport.request(
             Method::Delete,
             self.tunnel_path(tid),
-            Some(serde_json::json!({"force": true})),
+            serde_json::to_value(DeleteTunnel { force: true }).ok(),
         );
         match crate::runtime::timeout(&*self.rt, self.settings.delete_timeout, request).await {
             Some(reply) => reply?.json().map(|_| ()),

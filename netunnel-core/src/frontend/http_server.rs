@@ -16,7 +16,7 @@ use tide::{Request, Response};
 use crate::error::{Error, Result};
 use crate::server::ServerCore;
 use crate::sync::StopSignal;
-use crate::wire::CreateTunnel;
+use crate::wire::{CreateTunnel, ErrorBody};
 use crate::ws::{self, WebSocket};
 use crate::BoxConn;
 
@@ -184,7 +184,12 @@ fn routes(core: Arc<ServerCore>) -> tide::Server<State> {
 fn error_response(err: &Error) -> Response {
     let status = StatusCode::try_from(err.http_status()).unwrap_or(StatusCode::InternalServerError);
     let mut res = Response::new(status);
-    res.set_body(serde_json::json!({ "error": err.to_string() }));
+    let body = ErrorBody {
+        error: err.to_string(),
+    };
+    if let Ok(body) = tide::Body::from_json(&body) {
+        res.set_body(body);
+    }
     res
 }
 
