@@ -9,6 +9,7 @@ mod hold;
 mod pattern;
 mod ports;
 mod protocol;
+mod relay;
 mod report;
 mod service;
 mod sink;
@@ -77,6 +78,15 @@ enum Cmd {
         #[arg(required = true, last = true)]
         command: Vec<String>,
     },
+    /// Relay every connection to `--to` over a new TCP connection of its own.
+    Relay {
+        /// Port to listen on, on 127.0.0.1 (0: any free port).
+        #[arg(short, long, default_value_t = 0)]
+        port: u16,
+        /// The next hop.
+        #[arg(long)]
+        to: SocketAddr,
+    },
     /// Print a port on 127.0.0.1 that is free now.
     FreePort,
 }
@@ -98,6 +108,7 @@ fn main() -> Result<()> {
         } => connrate::run(target, clients, duration),
         Cmd::Hold(args) => hold::run(&args),
         Cmd::Startup { runs, command } => startup::run(runs, &command),
+        Cmd::Relay { port, to } => relay::run(port, to),
         Cmd::FreePort => {
             report::line("free-port", &[("port", ports::free_port()?.to_string())]);
             Ok(())
