@@ -14,6 +14,7 @@ mod error;
 pub mod peer;
 pub mod proxy;
 pub mod pump;
+pub mod read_ahead;
 pub mod runtime;
 pub mod secret;
 pub mod server;

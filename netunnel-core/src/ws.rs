@@ -17,6 +17,12 @@ pub type WsSender = WebSocketSender<BoxConn>;
 /// The receiving half of a [`WebSocket`].
 pub type WsReceiver = WebSocketReceiver<BoxConn>;
 
+/// Prepares a connection to carry a websocket: reads are batched while the
+/// traffic is bulk (see [`crate::read_ahead`]).
+pub fn over(conn: BoxConn) -> BoxConn {
+    Box::new(crate::read_ahead::ReadAhead::new(conn))
+}
+
 /// Websocket settings for every socket we open or accept.
 ///
 /// tungstenite's defaults allocate (and zero) 128 KiB per socket; a tunnel holds

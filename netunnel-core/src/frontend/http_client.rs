@@ -185,23 +185,24 @@ impl HttpTransport {
             request.headers_mut().insert(name, value);
         }
         let conn = self.connect().await?;
-        let (ws, _response) =
-            async_tungstenite::client_async_with_config(request, conn, Some(ws::config()))
-                .await
-                .map_err(|err| match err {
-                    async_tungstenite::tungstenite::Error::Http(response) => {
-                        Error::Remote(format!(
-                            "the server refused the websocket {path}: HTTP {}{}",
-                            response.status(),
-                            response
-                                .body()
-                                .as_ref()
-                                .map(|body| format!(" {}", String::from_utf8_lossy(body)))
-                                .unwrap_or_default()
-                        ))
-                    }
-                    other => Error::from(other),
-                })?;
+        let (ws, _response) = async_tungstenite::client_async_with_config(
+            request,
+            ws::over(conn),
+            Some(ws::config()),
+        )
+        .await
+        .map_err(|err| match err {
+            async_tungstenite::tungstenite::Error::Http(response) => Error::Remote(format!(
+                "the server refused the websocket {path}: HTTP {}{}",
+                response.status(),
+                response
+                    .body()
+                    .as_ref()
+                    .map(|body| format!(" {}", String::from_utf8_lossy(body)))
+                    .unwrap_or_default()
+            )),
+            other => Error::from(other),
+        })?;
         Ok(ws)
     }
 }

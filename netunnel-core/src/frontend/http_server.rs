@@ -18,7 +18,6 @@ use crate::server::ServerCore;
 use crate::sync::StopSignal;
 use crate::wire::{CreateTunnel, ErrorBody};
 use crate::ws::{self, WebSocket};
-use crate::BoxConn;
 
 /// Largest request body we read.
 const MAX_BODY: u64 = 1 << 20;
@@ -374,7 +373,7 @@ where
     let upgraded = res.recv_upgrade().await;
     async_std::task::spawn(async move {
         if let Some(conn) = upgraded.await {
-            let conn: BoxConn = Box::new(conn);
+            let conn = ws::over(Box::new(conn));
             let ws = WebSocketStream::from_raw_socket(conn, Role::Server, Some(ws::config())).await;
             serve(ws).await;
         }
