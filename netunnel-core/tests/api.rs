@@ -196,3 +196,94 @@ async fn refused_destination_reports_not_allowed() {
     assert!(client.tunnels().is_empty());
     assert!(client.is_connected());
 }
+
+/// Sends `message` on `stream` and reads it back from the echo service behind.
+fn echo_once(stream: &mut std::net::TcpStream, message: &[u8]) {
+    use std::io::{Read, Write};
+    stream.write_all(message).unwrap();
+    let mut back = vec![0; message.len()];
+    stream.read_exact(&mut back).unwrap();
+    assert_eq!(back, message);
+}
+
+/// `DELETE`s tunnel `tid` of channel `cid` through the REST API, in a thread of
+/// its own; the thread returns the answer's status.
+fn delete_in_background(
+    server: &ServerHandle,
+    cid: u64,
+    tid: u64,
+    force: bool,
+) -> std::thread::JoinHandle<u16> {
+    let port = server.local_addr().port();
+    std::thread::spawn(move || {
+        let body = format!(r#"{{"force": {force}}}"#);
+        let path = format!("/channels/{cid}/tunnels/{tid}");
+        support::http(port, "DELETE", &path, Some(&body)).0
+    })
+}
+
+#[async_std::test]
+async fn deleting_without_force_lets_open_connections_finish() {
+    let echo = support::echo_server();
+    let server = server(ServerSettings::default()).await;
+    let client = client(&server).await;
+    let (forward, reverse) = both_tunnels(&client, echo).await;
+    // The server's end of the forward tunnel is its exit, of the reverse one its entrance.
+    for tunnel in [forward, reverse] {
+        let port = tunnel.info().entrance.1;
+        let mut open = support::connect(port);
+        let mut open = async_std::task::spawn_blocking(move || {
+            echo_once(&mut open, b"before the deletion");
+            open
+        })
+        .await;
+        let deleting = delete_in_background(&server, client.channel_id(), tunnel.info().id, false);
+        support::wait_until("the server to remove the tunnel", || {
+            !tunnels_on_server(&server).contains(&tunnel.info().id)
+        });
+        let mut open = async_std::task::spawn_blocking(move || {
+            echo_once(&mut open, b"while it drains");
+            open
+        })
+        .await;
+        assert!(
+            !deleting.is_finished(),
+            "the deletion waits for the open connection"
+        );
+        if tunnel.info().reverse {
+            support::wait_until("the server's entrance to stop listening", || {
+                !support::is_listening(port)
+            });
+            echo_once(&mut open, b"still open");
+        }
+        drop(open);
+        let status = async_std::task::spawn_blocking(move || deleting.join().unwrap()).await;
+        assert_eq!(status, 200);
+    }
+}
+
+#[async_std::test]
+async fn deleting_with_force_closes_open_connections() {
+    use std::io::Read;
+    let echo = support::echo_server();
+    let server = server(ServerSettings::default()).await;
+    let client = client(&server).await;
+    let reverse = client
+        .open_tunnel_to_client("127.0.0.1", echo, "127.0.0.1", None)
+        .await
+        .unwrap();
+    let mut open = support::connect(reverse.info().entrance.1);
+    let mut open = async_std::task::spawn_blocking(move || {
+        echo_once(&mut open, b"before the deletion");
+        open
+    })
+    .await;
+    let deleting = delete_in_background(&server, client.channel_id(), reverse.info().id, true);
+    let status = async_std::task::spawn_blocking(move || deleting.join().unwrap()).await;
+    assert_eq!(status, 200);
+    let read = async_std::task::spawn_blocking(move || open.read(&mut [0; 16])).await;
+    assert!(
+        matches!(read, Ok(0) | Err(_)),
+        "the open connection was closed: {read:?}"
+    );
+}

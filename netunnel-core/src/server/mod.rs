@@ -63,6 +63,14 @@ impl TunnelEnd {
         }
     }
 
+    /// Takes no new connection; the open ones go on until they end.
+    pub fn drain(&self) {
+        match self {
+            TunnelEnd::Entrance(entrance) => entrance.drain(),
+            TunnelEnd::Exit(exit) => exit.drain(),
+        }
+    }
+
     /// Waits until every task of the tunnel end has finished.
     pub async fn wait_stopped(&self) {
         match self {
@@ -416,16 +424,24 @@ impl ServerCore {
         }
     }
 
-    /// `DELETE /channels/{cid}/tunnels/{tid}`: the client asked; stop our side.
-    /// Open connections are closed at once, whatever `force` says.
-    pub async fn delete_tunnel(&self, cid: u64, tid: u64, _force: bool) -> Result<()> {
+    /// `DELETE /channels/{cid}/tunnels/{tid}`: stop our side of a tunnel. With
+    /// `force` its open connections are closed at once; without, the tunnel
+    /// takes no new connection and this returns once the open ones have ended,
+    /// however long that takes (as NETunnel 1.0.x does).
+    pub async fn delete_tunnel(&self, cid: u64, tid: u64, force: bool) -> Result<()> {
         let entry = self.channel(cid)?;
         let end = entry
             .tunnels()
             .remove(&tid)
             .ok_or_else(|| Error::NotFound(format!("tunnel_id `{tid}` does not exists")))?;
-        end.stop();
-        crate::runtime::timeout(&*self.rt, Duration::from_secs(5), end.wait_stopped()).await;
+        if force {
+            end.stop();
+            crate::runtime::timeout(&*self.rt, Duration::from_secs(5), end.wait_stopped()).await;
+        } else {
+            end.drain();
+            log::info!("channel {cid}: tunnel {tid} draining: waiting for its open connections");
+            end.wait_stopped().await;
+        }
         log::info!("channel {cid}: tunnel {tid} deleted");
         Ok(())
     }

@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use async_tungstenite::tungstenite::Message;
-use futures::future::{select, BoxFuture, Either};
+use futures::future::{select, BoxFuture, Either, FutureExt};
 
 use crate::error::Result;
 use crate::pump::pump;
@@ -67,6 +67,8 @@ pub struct Entrance {
     spares: Mutex<Spares>,
     ready: StopSignal,
     stop: StopSignal,
+    /// Fired by [`Entrance::drain`]: no new connection, open ones go on.
+    draining: StopSignal,
     tasks: TaskTracker,
 }
 
@@ -102,6 +104,7 @@ impl Entrance {
             spares: Mutex::new(Spares::default()),
             ready: StopSignal::new(),
             stop: StopSignal::new(),
+            draining: StopSignal::new(),
             tasks: TaskTracker::new(),
         });
         let accepting = Arc::clone(&entrance);
@@ -143,12 +146,28 @@ impl Entrance {
         }
     }
 
+    /// Stops accepting and closes the spares and the connections still waiting
+    /// for one; connections already riding a websocket go on until they end (see
+    /// [`Entrance::wait_stopped`]).
+    pub fn drain(&self) {
+        if self.draining.fire() {
+            self.queue_rx.close();
+        }
+    }
+
+    /// Completes once the entrance stops or starts draining: the end of
+    /// everything but the connections already being pumped.
+    fn winding_down(&self) -> impl std::future::Future<Output = ()> + Send + Unpin + 'static {
+        select(self.stop.wait(), self.draining.wait()).map(|_| ())
+    }
+
     /// Whether [`Entrance::stop`] was called.
     pub fn is_stopped(&self) -> bool {
         self.stop.is_fired()
     }
 
-    /// Waits until every task of this entrance has ended.
+    /// Waits until every task of this entrance has ended (call
+    /// [`Entrance::stop`] or [`Entrance::drain`] first).
     pub async fn wait_stopped(&self) {
         self.tasks.wait().await;
     }
@@ -160,7 +179,7 @@ impl Entrance {
     async fn accept_loop(self: Arc<Self>, listener: Box<dyn Listener>) {
         loop {
             let accept = listener.accept();
-            let conn = match select(accept, self.stop.wait()).await {
+            let conn = match select(accept, self.winding_down()).await {
                 Either::Right(_) => return,
                 Either::Left((Ok((conn, _peer)), _)) => conn,
                 Either::Left((Err(err), _)) => {
@@ -180,7 +199,7 @@ impl Entrance {
     }
 
     fn replenish(self: &Arc<Self>) {
-        if self.stop.is_fired() {
+        if self.stop.is_fired() || self.draining.is_fired() {
             return;
         }
         let count = {
@@ -201,7 +220,7 @@ impl Entrance {
     }
 
     async fn open_one(self: Arc<Self>) {
-        let opened = select(self.source.open(), self.stop.wait()).await;
+        let opened = select(self.source.open(), self.winding_down()).await;
         match opened {
             Either::Right(_) => {}
             Either::Left((Ok(Some(ws)), _)) => {
@@ -261,14 +280,15 @@ impl Entrance {
         }
     }
 
-    /// Sleeps for `duration`; `false` when the entrance stopped meanwhile.
+    /// Sleeps for `duration`; `false` when the entrance stopped or started
+    /// draining meanwhile.
     async fn pause(&self, duration: Duration) -> bool {
         let sleep = self.rt.sleep(duration);
-        matches!(select(sleep, self.stop.wait()).await, Either::Left(_))
+        matches!(select(sleep, self.winding_down()).await, Either::Left(_))
     }
 
     fn hold(self: &Arc<Self>, ws: WebSocket) {
-        if self.stop.is_fired() {
+        if self.stop.is_fired() || self.draining.is_fired() {
             return;
         }
         self.lock().idle += 1;

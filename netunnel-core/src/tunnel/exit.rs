@@ -3,13 +3,19 @@
 
 use std::sync::Arc;
 
+use std::time::Duration;
+
 use async_tungstenite::tungstenite::Message;
+use futures::future::{select, Either};
 
 use crate::pump::pump;
-use crate::runtime::RuntimeRef;
+use crate::runtime::{timeout, RuntimeRef};
 use crate::sync::{StopSignal, TaskTracker};
 use crate::tunnel::spawn_tracked;
 use crate::ws::{next_frame, Heartbeat, WebSocket};
+
+/// How long we try to deliver a close frame before dropping a websocket.
+const CLOSE_GRACE: Duration = Duration::from_secs(2);
 
 /// The exit side of one tunnel.
 pub struct Exit {
@@ -19,6 +25,8 @@ pub struct Exit {
     heartbeat: Option<Heartbeat>,
     reuse: bool,
     stop: StopSignal,
+    /// Fired by [`Exit::drain`]: no new connection, open ones go on.
+    draining: StopSignal,
     tasks: TaskTracker,
 }
 
@@ -46,6 +54,7 @@ impl Exit {
             heartbeat,
             reuse,
             stop: StopSignal::new(),
+            draining: StopSignal::new(),
             tasks: TaskTracker::new(),
         })
     }
@@ -55,8 +64,12 @@ impl Exit {
         (&self.host, self.port)
     }
 
-    /// Serves one websocket in the background.
+    /// Serves one websocket in the background (closes it if the exit is
+    /// stopping or draining).
     pub fn serve(self: &Arc<Self>, ws: WebSocket) {
+        if self.draining.is_fired() || self.stop.is_fired() {
+            return;
+        }
         let exit = Arc::clone(self);
         spawn_tracked(&*self.rt, &self.tasks, async move {
             let stop = exit.stop.wait();
@@ -69,7 +82,19 @@ impl Exit {
         loop {
             // NETunnel's entrance announces use of a spare with a `pasten` text
             // frame; until then the websocket is idle and we must not connect.
-            match next_frame(&*self.rt, &mut ws, self.heartbeat).await {
+            let first = {
+                let frame = std::pin::pin!(next_frame(&*self.rt, &mut ws, self.heartbeat));
+                match select(frame, self.draining.wait()).await {
+                    Either::Left((frame, _)) => Some(frame),
+                    Either::Right(_) => None,
+                }
+            };
+            let Some(first) = first else {
+                // Draining: this websocket carries no connection now and gets no new one.
+                let _ = timeout(&*self.rt, CLOSE_GRACE, ws.close(None)).await;
+                return;
+            };
+            match first {
                 Some(Message::Close(_)) | None => return,
                 Some(Message::Text(text)) if text.as_str() == crate::wire::START_MESSAGE => {}
                 Some(other) => {
@@ -84,12 +109,7 @@ impl Exit {
                         self.host,
                         self.port
                     );
-                    let _ = crate::runtime::timeout(
-                        &*self.rt,
-                        std::time::Duration::from_secs(2),
-                        ws.close(None),
-                    )
-                    .await;
+                    let _ = timeout(&*self.rt, CLOSE_GRACE, ws.close(None)).await;
                     return;
                 }
             };
@@ -106,12 +126,19 @@ impl Exit {
         self.stop.fire();
     }
 
+    /// Takes no new connection and closes the websockets waiting for one; open
+    /// connections go on until they end (see [`Exit::wait_stopped`]).
+    pub fn drain(&self) {
+        self.draining.fire();
+    }
+
     /// Whether [`Exit::stop`] was called.
     pub fn is_stopped(&self) -> bool {
         self.stop.is_fired()
     }
 
-    /// Waits until every connection has ended (call [`Exit::stop`] first to force it).
+    /// Waits until every connection has ended (call [`Exit::stop`] first to
+    /// force it, or [`Exit::drain`] to let the open ones finish).
     pub async fn wait_stopped(&self) {
         self.tasks.wait().await;
     }
