@@ -39,10 +39,29 @@ pub trait Runtime: Send + Sync + 'static {
     fn listen(&self, host: String, port: u16) -> BoxFuture<'static, io::Result<Box<dyn Listener>>>;
     /// Connects to `host:port`, resolving names, with `TCP_NODELAY` set.
     fn connect(&self, host: String, port: u16) -> BoxFuture<'static, io::Result<BoxConn>>;
+    /// Runs blocking `work` (a configuration file write) on a thread where it
+    /// cannot stall the tasks; completes once it has run.
+    fn unblock(&self, work: Box<dyn FnOnce() + Send>) -> BoxFuture<'static, ()>;
 }
 
 /// Shared handle to a [`Runtime`].
 pub type RuntimeRef = Arc<dyn Runtime>;
+
+/// Runs blocking `work` through [`Runtime::unblock`] and returns its result;
+/// `None` if it panicked.
+pub async fn unblock<T, W>(rt: &dyn Runtime, work: W) -> Option<T>
+where
+    T: Send + 'static,
+    W: FnOnce() -> T + Send + 'static,
+{
+    let (sender, receiver) = futures::channel::oneshot::channel();
+    rt.unblock(Box::new(move || {
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(work));
+        let _ = sender.send(outcome);
+    }))
+    .await;
+    receiver.await.ok()?.ok()
+}
 
 /// Runs `future` with a deadline: `None` when `duration` passed first.
 pub async fn timeout<F: std::future::Future>(

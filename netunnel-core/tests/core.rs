@@ -62,6 +62,10 @@ impl Runtime for SmolRuntime {
             Ok(Box::new(stream) as BoxConn)
         })
     }
+
+    fn unblock(&self, work: Box<dyn FnOnce() + Send>) -> BoxFuture<'static, ()> {
+        Box::pin(smol::unblock(work))
+    }
 }
 
 fn on_every_runtime<F, Fut>(test: F)
@@ -494,5 +498,26 @@ fn websockets_carry_one_connection_after_another_when_both_sides_are_ours() {
         assert!(count <= 6, "{count} websockets opened for 10 connections");
         entrance.stop();
         exit.stop();
+    });
+}
+
+#[test]
+fn unblock_runs_blocking_work_off_the_async_thread() {
+    on_every_runtime(|rt| async move {
+        let caller = std::thread::current().id();
+        let (value, ran_on) = with_deadline(
+            &rt,
+            netunnel_core::runtime::unblock(&*rt, || (6 * 7, std::thread::current().id())),
+        )
+        .await
+        .expect("the work ran");
+        assert_eq!(value, 42);
+        assert_ne!(ran_on, caller, "the work ran on the async thread");
+        let panicked = with_deadline(
+            &rt,
+            netunnel_core::runtime::unblock(&*rt, || -> u8 { panic!("expected in this test") }),
+        )
+        .await;
+        assert_eq!(panicked, None);
     });
 }

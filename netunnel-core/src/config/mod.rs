@@ -4,6 +4,7 @@
 mod atomic;
 mod keys;
 mod proxy;
+mod unblocked;
 
 pub use keys::{defaults, validate, DEFAULT_KEYS};
 pub use proxy::ProxySettings;
@@ -67,6 +68,9 @@ pub enum ConfigError {
         #[source]
         source: std::io::Error,
     },
+    /// A change was lost: the thread writing it panicked.
+    #[error("the configuration change was interrupted")]
+    Interrupted,
     /// A secret in the configuration, or the key itself, is not usable.
     #[error("{setting}: {source}")]
     Secret {
@@ -106,9 +110,15 @@ struct State {
 }
 
 /// The live configuration. With a path, every change is written back.
+///
+/// Changes block on the file write (call them through
+/// [`crate::runtime::unblock`] from async code); reads never wait for a write:
+/// a change is written first and becomes visible once on disk.
 pub struct ConfigStore {
     path: Option<PathBuf>,
     state: Mutex<State>,
+    /// Held for the whole of a change, so changes apply and land in order.
+    writing: Mutex<()>,
     flag_key: Option<SecretKey>,
     warnings: Vec<String>,
 }
@@ -272,10 +282,11 @@ impl ConfigStore {
                 key,
                 key_source,
             }),
+            writing: Mutex::new(()),
             flag_key,
             warnings,
         };
-        store.save(&store.lock())?;
+        store.save(&store.lock().values)?;
         Ok(store)
     }
 
@@ -283,11 +294,11 @@ impl ConfigStore {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn save(&self, state: &State) -> Result<(), ConfigError> {
+    fn save(&self, values: &Map<String, Value>) -> Result<(), ConfigError> {
         let Some(path) = &self.path else {
             return Ok(());
         };
-        atomic::write(path, &render(&state.values)).map_err(|source| ConfigError::Write {
+        atomic::write(path, &render(values)).map_err(|source| ConfigError::Write {
             path: path.clone(),
             source,
         })
@@ -314,19 +325,20 @@ impl ConfigStore {
     }
 
     /// Applies `change` to the values and writes the result (serialised with
-    /// every other change). On a write error the change is undone.
+    /// every other change); the change takes effect once written. On a write
+    /// error nothing changes. Blocks on the file write.
     pub fn update<T>(
         &self,
         change: impl FnOnce(&mut Map<String, Value>, &SecretKey) -> T,
     ) -> Result<T, ConfigError> {
-        let mut state = self.lock();
-        let before = state.values.clone();
-        let key = state.key.clone();
-        let out = change(&mut state.values, &key);
-        if let Err(err) = self.save(&state) {
-            state.values = before;
-            return Err(err);
-        }
+        let _writing = self.writing.lock().unwrap_or_else(PoisonError::into_inner);
+        let (mut values, key) = {
+            let state = self.lock();
+            (state.values.clone(), state.key.clone())
+        };
+        let out = change(&mut values, &key);
+        self.save(&values)?;
+        self.lock().values = values;
         Ok(out)
     }
 
@@ -372,23 +384,18 @@ impl ConfigStore {
     /// Replaces every value by the defaults (with environment overrides). The
     /// secret key is kept when it came from a flag or the environment, else a
     /// new one is generated and stored, as NETunnel 1.0.x does.
+    /// Blocks on the file write.
     pub fn reset(&self, env: EnvLookup<'_>) -> Result<(), ConfigError> {
+        let _writing = self.writing.lock().unwrap_or_else(PoisonError::into_inner);
         let mut values = defaults_with_env(env)?;
         let env_key = env("NETUNNEL_SECRET_KEY").and_then(|text| SecretKey::parse(&text).ok());
         let (key, source) = choose_key(&mut values, self.flag_key.clone(), env_key, None)?;
-        let mut state = self.lock();
-        let previous = std::mem::replace(
-            &mut *state,
-            State {
-                values,
-                key,
-                key_source: source,
-            },
-        );
-        if let Err(err) = self.save(&state) {
-            *state = previous;
-            return Err(err);
-        }
+        self.save(&values)?;
+        *self.lock() = State {
+            values,
+            key,
+            key_source: source,
+        };
         Ok(())
     }
 }

@@ -60,4 +60,8 @@ impl Runtime for AsyncStdRuntime {
             Ok(Box::new(stream) as BoxConn)
         })
     }
+
+    fn unblock(&self, work: Box<dyn FnOnce() + Send>) -> BoxFuture<'static, ()> {
+        Box::pin(async_std::task::spawn_blocking(work))
+    }
 }

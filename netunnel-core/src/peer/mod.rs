@@ -86,11 +86,13 @@ impl PeerManager {
             .unwrap_or_default()
     }
 
-    fn save(&self, peers: &[Peer]) -> Result<()> {
+    async fn save(&self, peers: &[Peer]) -> Result<()> {
         let value = serde_json::to_value(peers).map_err(|err| Error::Config(err.to_string()))?;
         self.store
-            .update(|values, _| values.insert("peers".into(), value))
-            .map(|_| ())
+            .update_unblocked(&*self.rt, |values, _| {
+                values.insert("peers".into(), value);
+            })
+            .await
             .map_err(config_error)
     }
 
@@ -173,7 +175,7 @@ impl PeerManager {
         };
         verify(&self.rt, &*self.connector, &self.link(&peer).await?).await?;
         peers.push(peer.clone());
-        self.save(&peers)?;
+        self.save(&peers).await?;
         log::info!(
             "registered peer `{}` ({})",
             peer.name,
@@ -209,7 +211,7 @@ impl PeerManager {
             verify(&self.rt, &*self.connector, &self.link(&peer).await?).await?;
         }
         peers[index] = peer.clone();
-        self.save(&peers)?;
+        self.save(&peers).await?;
         if relink {
             self.restart_peer(&peer).await?;
         }
@@ -225,7 +227,7 @@ impl PeerManager {
         for tunnel in &peer.static_tunnels {
             self.stop_runner((pid, tunnel.id)).await;
         }
-        self.save(&peers)?;
+        self.save(&peers).await?;
         log::info!("deleted peer `{}`", peer.name);
         Ok(())
     }
@@ -313,7 +315,7 @@ impl PeerManager {
             )));
         }
         peers[index].static_tunnels.push(spec.clone());
-        if let Err(err) = self.save(&peers) {
+        if let Err(err) = self.save(&peers).await {
             runner.stop(&self.rt).await;
             return Err(err);
         }
@@ -334,7 +336,7 @@ impl PeerManager {
             )));
         }
         self.stop_runner((pid, sid)).await;
-        self.save(&peers)
+        self.save(&peers).await
     }
 
     async fn stop_runner(&self, key: RunnerKey) {

@@ -215,10 +215,13 @@ impl ServerCore {
     }
 
     /// Replaces the allow-list of forward tunnel destinations (and saves it).
-    pub fn set_allowed_tunnel_destinations(&self, allowed: AllowList) -> Result<()> {
+    pub async fn set_allowed_tunnel_destinations(&self, allowed: AllowList) -> Result<()> {
         let value = serde_json::to_value(allowed).map_err(|err| Error::Config(err.to_string()))?;
         self.store
-            .update(|values, _| values.insert("allowed_tunnel_destinations".into(), value))
+            .update_unblocked(&*self.rt, |values, _| {
+                values.insert("allowed_tunnel_destinations".into(), value)
+            })
+            .await
             .map_err(|err| Error::Config(err.to_string()))?;
         Ok(())
     }

@@ -95,7 +95,10 @@ impl ServerCore {
             }
         };
         self.store
-            .update(|values, _| values.insert("http_proxy".into(), stored))
+            .update_unblocked(&*self.rt, |values, _| {
+                values.insert("http_proxy".into(), stored)
+            })
+            .await
             .map_err(config_error)?;
         log::info!("default HTTP proxy set to {}", self.http_proxy_view());
         self.peers.restart_all().await?;
@@ -107,7 +110,8 @@ impl ServerCore {
     pub async fn factory_reset(&self, disconnect_clients: bool) -> Result<()> {
         self.peers.stop_all().await;
         self.store
-            .reset(&crate::config::process_env)
+            .reset_unblocked(&*self.rt)
+            .await
             .map_err(config_error)?;
         log::warn!("configuration reset to the defaults");
         if disconnect_clients {
