@@ -1,0 +1,226 @@
+//! Tunnels on the server: the ends it holds, and creating, connecting,
+//! deleting and stopping them on behalf of a channel.
+
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+
+use super::{ServerChannel, ServerCore, CONNECT_GRACE};
+use crate::channel::Channel;
+use crate::error::{Error, Result};
+use crate::tunnel::{Entrance, Exit, SpareSource};
+use crate::wire::{ControlMessage, CreateTunnel, TunnelCreated};
+use crate::ws::WebSocket;
+
+/// One end of a tunnel, as held by whichever side owns it.
+#[derive(Debug, Clone)]
+pub enum TunnelEnd {
+    /// This side listens.
+    Entrance(Arc<Entrance>),
+    /// This side connects out.
+    Exit(Arc<Exit>),
+}
+
+impl TunnelEnd {
+    /// Closes every connection of the tunnel end.
+    pub fn stop(&self) {
+        match self {
+            TunnelEnd::Entrance(entrance) => entrance.stop(),
+            TunnelEnd::Exit(exit) => exit.stop(),
+        }
+    }
+
+    /// Takes no new connection; the open ones go on until they end.
+    pub fn drain(&self) {
+        match self {
+            TunnelEnd::Entrance(entrance) => entrance.drain(),
+            TunnelEnd::Exit(exit) => exit.drain(),
+        }
+    }
+
+    /// Waits until every task of the tunnel end has finished.
+    pub async fn wait_stopped(&self) {
+        match self {
+            TunnelEnd::Entrance(entrance) => entrance.wait_stopped().await,
+            TunnelEnd::Exit(exit) => exit.wait_stopped().await,
+        }
+    }
+}
+
+/// Asks the client, over the control channel, for one more websocket.
+struct AskClient {
+    channel: Weak<Channel>,
+    tunnel_id: u64,
+}
+
+impl SpareSource for AskClient {
+    fn open(&self) -> BoxFuture<'static, Result<Option<WebSocket>>> {
+        let channel = self.channel.upgrade();
+        let tunnel_id = self.tunnel_id;
+        Box::pin(async move {
+            let channel = channel.ok_or(Error::ChannelClosed)?;
+            channel
+                .request(ControlMessage::NewConnection { tunnel_id })
+                .await?;
+            Ok(None)
+        })
+    }
+}
+
+impl ServerCore {
+    /// `POST /channels/{cid}/tunnels`.
+    pub async fn create_tunnel(
+        self: &Arc<Self>,
+        cid: u64,
+        request: CreateTunnel,
+    ) -> Result<TunnelCreated> {
+        let entry = self.channel(cid)?;
+        match request {
+            CreateTunnel::Forward {
+                exit_address,
+                exit_port,
+                ..
+            } => {
+                self.store
+                    .allowed_destinations()
+                    .check(&exit_address, exit_port)?;
+                let tunnel_id = entry.next_tunnel.fetch_add(1, Ordering::Relaxed);
+                log::info!("channel {cid}: tunnel {tunnel_id} to {exit_address}:{exit_port}");
+                let reuse = crate::wire::is_ours(&entry.client_version);
+                let exit = Exit::new(Arc::clone(&self.rt), exit_address, exit_port, None, reuse);
+                entry.tunnels().insert(tunnel_id, TunnelEnd::Exit(exit));
+                Ok(TunnelCreated {
+                    tunnel_id,
+                    entrance_port: None,
+                })
+            }
+            CreateTunnel::Reverse {
+                entrance_address,
+                entrance_port,
+                ..
+            } => {
+                if let Some(allowed) = self.store.allowed_entrances() {
+                    allowed.check_as(&entrance_address, entrance_port.unwrap_or(0), "entrance")?;
+                }
+                let control = self.connected_control(&entry).await?;
+                let listener = self
+                    .rt
+                    .listen(entrance_address.clone(), entrance_port.unwrap_or(0))
+                    .await
+                    .map_err(|err| {
+                        Error::BadRequest(format!(
+                            "cannot listen on {entrance_address}:{}: {err}",
+                            entrance_port.unwrap_or(0)
+                        ))
+                    })?;
+                let tunnel_id = entry.next_tunnel.fetch_add(1, Ordering::Relaxed);
+                let source = Arc::new(AskClient {
+                    channel: Arc::downgrade(&control),
+                    tunnel_id,
+                });
+                let reuse = crate::wire::is_ours(&entry.client_version);
+                let entrance =
+                    Entrance::start(Arc::clone(&self.rt), listener, source, None, reuse)?;
+                let port = entrance.local_addr().port();
+                log::info!(
+                    "channel {cid}: reverse tunnel {tunnel_id} listening on {}",
+                    entrance.local_addr()
+                );
+                entry
+                    .tunnels()
+                    .insert(tunnel_id, TunnelEnd::Entrance(entrance));
+                Ok(TunnelCreated {
+                    tunnel_id,
+                    entrance_port: Some(port),
+                })
+            }
+        }
+    }
+
+    /// The channel's control websocket. A client may send its next request as
+    /// soon as it saw the `101` of its channel websocket, before our side of the
+    /// upgrade has finished: wait a little for it rather than fail.
+    async fn connected_control(&self, entry: &ServerChannel) -> Result<Arc<Channel>> {
+        if entry.control.get().is_none() {
+            crate::runtime::timeout(&*self.rt, CONNECT_GRACE, entry.connected.wait()).await;
+        }
+        entry
+            .control
+            .get()
+            .cloned()
+            .ok_or_else(|| Error::BadRequest(format!("channel `{}` is not connected", entry.id)))
+    }
+
+    /// Checks that `GET /channels/{cid}/tunnels/{tid}/connect` may be upgraded.
+    pub async fn check_tunnel_connect(&self, cid: u64, tid: u64) -> Result<()> {
+        let entry = self.channel(cid)?;
+        self.connected_control(&entry).await?;
+        if !entry.tunnels().contains_key(&tid) {
+            return Err(Error::NotFound(format!(
+                "tunnel `{tid}` does not exist on channel `{cid}`"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Hands one upgraded tunnel websocket to its tunnel.
+    pub fn tunnel_websocket(&self, cid: u64, tid: u64, ws: WebSocket) {
+        let end = self
+            .channel(cid)
+            .ok()
+            .and_then(|entry| entry.tunnels().get(&tid).cloned());
+        match end {
+            Some(TunnelEnd::Exit(exit)) => exit.serve(ws),
+            Some(TunnelEnd::Entrance(entrance)) => entrance.add_spare(ws),
+            None => log::debug!("websocket for unknown tunnel {cid}/{tid} dropped"),
+        }
+    }
+
+    /// `DELETE /channels/{cid}/tunnels/{tid}`: stop our side of a tunnel. With
+    /// `force` its open connections are closed at once; without, the tunnel
+    /// takes no new connection and this returns once the open ones have ended,
+    /// however long that takes (as NETunnel 1.0.x does).
+    pub async fn delete_tunnel(&self, cid: u64, tid: u64, force: bool) -> Result<()> {
+        let entry = self.channel(cid)?;
+        let end = entry
+            .tunnels()
+            .remove(&tid)
+            .ok_or_else(|| Error::NotFound(format!("tunnel_id `{tid}` does not exists")))?;
+        if force {
+            end.stop();
+            crate::runtime::timeout(&*self.rt, Duration::from_secs(5), end.wait_stopped()).await;
+        } else {
+            end.drain();
+            log::info!("channel {cid}: tunnel {tid} draining: waiting for its open connections");
+            end.wait_stopped().await;
+        }
+        log::info!("channel {cid}: tunnel {tid} deleted");
+        Ok(())
+    }
+
+    /// Stops tunnel `tid` of channel `cid` from the server's side and tells the
+    /// client to stop its side too.
+    pub async fn stop_tunnel(&self, cid: u64, tid: u64) -> Result<()> {
+        let entry = self.channel(cid)?;
+        let end = entry
+            .tunnels()
+            .remove(&tid)
+            .ok_or_else(|| Error::NotFound(format!("tunnel `{tid}` does not exist")))?;
+        end.stop();
+        if let Some(control) = entry.control.get() {
+            let ask = control.request(ControlMessage::DeleteTunnel {
+                tunnel_id: tid,
+                force: true,
+            });
+            match crate::runtime::timeout(&*self.rt, Duration::from_secs(5), ask).await {
+                Some(Ok(_)) => {}
+                Some(Err(err)) => log::warn!("client could not delete tunnel {tid}: {err}"),
+                None => log::warn!("client did not answer the deletion of tunnel {tid}"),
+            }
+        }
+        end.wait_stopped().await;
+        Ok(())
+    }
+}
