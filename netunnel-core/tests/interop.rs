@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use support::{
     echo_roundtrip, echo_server, free_port, is_listening, port_of, start_client, start_server,
-    Proc, WAIT,
+    wait_until, Proc, WAIT,
 };
 
 /// Size of the large transfer through each tunnel.
@@ -450,4 +450,43 @@ fn own_port_range() -> (tempfile::TempDir, String) {
     std::fs::write(&path, config.to_string()).expect("write config");
     let path = path.to_str().expect("utf-8").to_string();
     (dir, path)
+}
+
+#[test]
+#[ignore = "needs NETunnel 1.0.13: run scripts/test"]
+fn their_client_stops_a_reverse_tunnel_gracefully_on_our_server() {
+    let echo = echo_server();
+    let (mut server, port) = start_server(&[]);
+    let entrance = free_port();
+    // 1.0.13's `Tunnel.stop()` (force=False) waits for the tunnel's open
+    // connections to end, then sends DELETE with {"force": false}: our server
+    // drains the tunnel (closing the spare websockets 1.0.13 pushed to it) and
+    // must answer, or the stop never completes.
+    let script = format!(
+        r#"
+import asyncio
+from netunnel.client import NETunnelClient
+async def echo_once(reader, writer, message):
+    writer.write(message)
+    await writer.drain()
+    assert await reader.readexactly(len(message)) == message
+async def main():
+    async with NETunnelClient("http://127.0.0.1:{port}") as client:
+        tunnel = await client.open_tunnel_to_client("127.0.0.1", {echo}, "127.0.0.1", {entrance})
+        reader, writer = await asyncio.open_connection("127.0.0.1", {entrance})
+        await echo_once(reader, writer, b"before stop")
+        stopping = asyncio.ensure_future(tunnel.stop())
+        await echo_once(reader, writer, b"while stopping")
+        assert not stopping.done(), "stop waits for the open connection"
+        writer.close()
+        await asyncio.wait_for(stopping, 20)
+        print("stopped")
+asyncio.run(main())
+"#
+    );
+    assert_eq!(python_eval(&script), "stopped");
+    wait_until("our server to stop listening on the entrance", || {
+        !is_listening(entrance)
+    });
+    assert_running(&mut server, "our server");
 }
