@@ -1,8 +1,9 @@
 //! Adaptive read-ahead under a websocket.
 //!
-//! tungstenite reads at most its read-buffer size per call (8 KiB here, see
-//! [`crate::ws::config`]), so a 64 KiB frame costs eight `recv` calls. A larger
-//! read buffer would cost every held connection its size in resident memory.
+//! tungstenite reads at most its read-buffer size per call (2 KiB here, see
+//! [`crate::ws::config`]), so without help a 64 KiB frame would cost 32 `recv`
+//! calls. A larger read buffer would cost every held connection its size in
+//! resident memory.
 //! [`ReadAhead`] gets both: while reads are small it passes them straight
 //! through and holds no buffer; once a read fills the caller's buffer (a bulk
 //! transfer), it reads [`BULK_READ`] bytes at a time into a buffer of its own and
@@ -83,7 +84,15 @@ impl AsyncRead for ReadAhead {
         if this.buffer.len() < BULK_READ {
             this.buffer = vec![0; BULK_READ];
         }
-        let n = std::task::ready!(Pin::new(&mut this.inner).poll_read(cx, &mut this.buffer))?;
+        let n = match Pin::new(&mut this.inner).poll_read(cx, &mut this.buffer) {
+            Poll::Ready(result) => result?,
+            Poll::Pending => {
+                // Nothing to read now: the connection may stay idle for long,
+                // and must not hold the buffer meanwhile.
+                this.buffer = Vec::new();
+                return Poll::Pending;
+            }
+        };
         // A read that did not even fill the caller's buffer: traffic is small again.
         this.bulk = n >= out.len();
         this.start = 0;
@@ -145,7 +154,12 @@ mod tests {
         ) -> Poll<io::Result<usize>> {
             let this = self.get_mut();
             this.reads.fetch_add(1, Ordering::Relaxed);
-            let n = out.len().min(this.chunk.load(Ordering::Relaxed));
+            let chunk = this.chunk.load(Ordering::Relaxed);
+            if chunk == 0 {
+                // Nothing has arrived (the test polls again by hand).
+                return Poll::Pending;
+            }
+            let n = out.len().min(chunk);
             Pin::new(&mut this.data).poll_read(cx, &mut out[..n])
         }
     }
@@ -170,7 +184,8 @@ mod tests {
         (0..len).map(|i| (i * 7 + i / 251) as u8).collect()
     }
 
-    /// The connection, its count of reads, and its read size (changeable).
+    /// The connection, its count of reads, and its read size (changeable; 0:
+    /// nothing to read yet).
     fn chunked(data: &[u8], chunk: usize) -> (ReadAhead, Arc<AtomicUsize>, Arc<AtomicUsize>) {
         let reads = Arc::new(AtomicUsize::new(0));
         let chunk = Arc::new(AtomicUsize::new(chunk));
@@ -236,5 +251,30 @@ mod tests {
         let rest = take(&mut conn, usize::MAX, 8192);
         assert_eq!([got, rest].concat(), data);
         assert!(conn.buffer.is_empty());
+    }
+
+    #[test]
+    fn a_connection_waiting_for_data_holds_no_buffer() {
+        let data = pattern(300_000);
+        let (mut conn, _, chunk) = chunked(&data, usize::MAX);
+        let mut got = take(&mut conn, 100_000, 8192);
+        // Exactly what is buffered, so no read reaches the connection.
+        let buffered = conn.end - conn.start;
+        got.extend(take(&mut conn, buffered, 8192));
+        assert!(conn.bulk, "still in bulk");
+        chunk.store(0, Ordering::Relaxed);
+        let mut cx = Context::from_waker(futures::task::noop_waker_ref());
+        let mut buf = [0; 8192];
+        assert!(Pin::new(&mut conn)
+            .poll_read(&mut cx, &mut buf)
+            .is_pending());
+        assert_eq!(
+            conn.buffer.capacity(),
+            0,
+            "an idle connection holds no buffer"
+        );
+        chunk.store(usize::MAX, Ordering::Relaxed);
+        got.extend(take(&mut conn, usize::MAX, 8192));
+        assert_eq!(got, data);
     }
 }

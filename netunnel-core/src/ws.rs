@@ -26,11 +26,12 @@ pub fn over(conn: BoxConn) -> BoxConn {
 /// Websocket settings for every socket we open or accept.
 ///
 /// tungstenite's defaults allocate (and zero) 128 KiB per socket; a tunnel holds
-/// one websocket per connection, so we keep the read buffer at 8 KiB (larger
-/// frames are assembled across reads) and write eagerly.
+/// one websocket per connection, so we keep its read buffer at 2 KiB (larger
+/// frames are assembled across reads, which [`over`]'s read-ahead serves from
+/// memory during bulk transfers) and write eagerly.
 pub fn config() -> WebSocketConfig {
     WebSocketConfig::default()
-        .read_buffer_size(8 * 1024)
+        .read_buffer_size(2 * 1024)
         .write_buffer_size(0)
         .max_write_buffer_size(4 << 20)
         .max_message_size(Some(16 << 20))
