@@ -287,3 +287,52 @@ async fn deleting_with_force_closes_open_connections() {
         "the open connection was closed: {read:?}"
     );
 }
+
+#[async_std::test]
+async fn draining_from_the_client_lets_open_connections_finish() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let echo = support::echo_server();
+    let server = server(ServerSettings::default()).await;
+    let client = client(&server).await;
+    let (forward, reverse) = both_tunnels(&client, echo).await;
+    for tunnel in [forward, reverse] {
+        let port = tunnel.info().entrance.1;
+        let id = tunnel.info().id;
+        let mut open = support::connect(port);
+        let mut open = async_std::task::spawn_blocking(move || {
+            echo_once(&mut open, b"before draining");
+            open
+        })
+        .await;
+        let done = Arc::new(AtomicBool::new(false));
+        let draining = {
+            let done = Arc::clone(&done);
+            let tunnel = tunnel.clone();
+            async_std::task::spawn(async move {
+                let result = tunnel.drain().await;
+                done.store(true, Ordering::SeqCst);
+                result
+            })
+        };
+        // Forward: our entrance closes at once; reverse: the server's, once
+        // it got our request.
+        support::wait_until("the entrance to stop listening", || {
+            !support::is_listening(port)
+        });
+        let open = async_std::task::spawn_blocking(move || {
+            echo_once(&mut open, b"while draining");
+            open
+        })
+        .await;
+        assert!(
+            !done.load(Ordering::SeqCst),
+            "draining waits for the open connection"
+        );
+        drop(open);
+        deadline(draining).await.unwrap();
+        assert!(tunnel.is_stopped());
+        assert!(!tunnels_on_server(&server).contains(&id));
+    }
+    assert!(client.tunnels().is_empty());
+    assert!(client.is_connected());
+}

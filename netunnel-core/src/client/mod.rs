@@ -81,18 +81,55 @@ impl ClientInner {
         Some(state)
     }
 
-    async fn delete(&self, tid: u64) -> Result<()> {
-        if self.stop_local(tid).await.is_none() {
-            return Err(Error::NotFound(format!("tunnel `{tid}` is not open")));
+    /// Drains a tunnel's end here: no new connections, and waits for the open
+    /// ones to end.
+    async fn drain_local(&self, state: &tunnel::TunnelState) {
+        state.end.drain();
+        state.end.wait_stopped().await;
+        state.stopped.fire();
+    }
+
+    /// Deletes tunnel `tid` here and on the server. With `force` its
+    /// connections close at once; without, the side holding the entrance
+    /// drains first (here for a forward tunnel, on the server for a reverse
+    /// one), so connections already open finish, then the other side.
+    async fn delete(&self, tid: u64, force: bool) -> Result<()> {
+        let reverse = match self.tunnels().get(&tid) {
+            Some(state) => state.info.reverse,
+            None => return Err(Error::NotFound(format!("tunnel `{tid}` is not open"))),
+        };
+        if force {
+            self.stop_local(tid).await;
+            return self.delete_on_server(tid, true).await;
         }
+        let Some(state) = self.tunnels().remove(&tid) else {
+            return Err(Error::NotFound(format!("tunnel `{tid}` is not open")));
+        };
+        if reverse {
+            let deleted = self.delete_on_server(tid, false).await;
+            self.drain_local(&state).await;
+            deleted
+        } else {
+            self.drain_local(&state).await;
+            self.delete_on_server(tid, false).await
+        }
+    }
+
+    /// `DELETE`s tunnel `tid` on the server: bounded by the settings' delete
+    /// timeout with `force`; without, the server answers once the tunnel's
+    /// open connections ended, however long they last.
+    async fn delete_on_server(&self, tid: u64, force: bool) -> Result<()> {
         if self.control.is_closed() {
             return Ok(());
         }
         let request = self.transport.request(
             Method::Delete,
             self.tunnel_path(tid),
-            serde_json::to_value(DeleteTunnel { force: true }).ok(),
+            serde_json::to_value(DeleteTunnel { force }).ok(),
         );
+        if !force {
+            return request.await?.json().map(|_| ());
+        }
         match crate::runtime::timeout(&*self.rt, self.settings.delete_timeout, request).await {
             Some(reply) => reply?.json().map(|_| ()),
             None => Err(Error::Timeout(format!(
@@ -141,9 +178,17 @@ impl MessageHandler for ServerRequests {
                     });
                     Ok(())
                 }
-                ControlMessage::DeleteTunnel { tunnel_id, .. } => {
+                ControlMessage::DeleteTunnel { tunnel_id, force } => {
                     log::info!("the server closed tunnel {tunnel_id}");
-                    inner.stop_local(tunnel_id).await;
+                    if force {
+                        inner.stop_local(tunnel_id).await;
+                        return Ok(());
+                    }
+                    let state = inner.tunnels().remove(&tunnel_id);
+                    if let Some(state) = state {
+                        // As 1.0.x does: answer once the open connections ended.
+                        inner.drain_local(&state).await;
+                    }
                     Ok(())
                 }
                 ControlMessage::Unknown(name) => Err(format!("Unknown message_type {name}")),
@@ -359,7 +404,7 @@ impl Client {
             )),
         };
         if let Some(err) = failure {
-            let _ = inner.delete(tid).await;
+            let _ = inner.delete(tid, true).await;
             return Err(err);
         }
         Ok(Tunnel::new(state, Arc::downgrade(inner)))
@@ -405,9 +450,17 @@ impl Client {
         Ok(Tunnel::new(state, Arc::downgrade(inner)))
     }
 
-    /// Stops tunnel `tid` here and deletes it on the server.
+    /// Stops tunnel `tid` here and deletes it on the server; its open
+    /// connections close at once.
     pub async fn delete_tunnel(&self, tid: u64) -> Result<()> {
-        self.inner.delete(tid).await
+        self.inner.delete(tid, true).await
+    }
+
+    /// Deletes tunnel `tid` without cutting its open connections: the tunnel
+    /// takes no new connection, and this returns once the open ones have ended
+    /// (however long they last) and the server deleted its side.
+    pub async fn drain_tunnel(&self, tid: u64) -> Result<()> {
+        self.inner.delete(tid, false).await
     }
 
     /// The open tunnels.
@@ -426,7 +479,7 @@ impl Client {
     /// the control channel.
     pub async fn close(&self) {
         let ids: Vec<u64> = self.inner.tunnels().keys().copied().collect();
-        let deletions = ids.into_iter().map(|id| self.inner.delete(id));
+        let deletions = ids.into_iter().map(|id| self.inner.delete(id, true));
         for result in futures::future::join_all(deletions).await {
             if let Err(err) = result {
                 log::warn!("while closing: {err}");

@@ -72,9 +72,17 @@ impl Tunnel {
         self.state.stopped.wait()
     }
 
-    /// Stops the tunnel here and on the server.
+    /// Stops the tunnel here and on the server; open connections close at once.
     pub async fn close(&self) -> Result<()> {
         let client = self.client.upgrade().ok_or(Error::ChannelClosed)?;
-        client.delete(self.state.info.id).await
+        client.delete(self.state.info.id, true).await
+    }
+
+    /// Stops the tunnel without cutting its open connections: it takes no new
+    /// connection, and this returns once the open ones have ended and the
+    /// server deleted its side (see [`crate::client::Client::drain_tunnel`]).
+    pub async fn drain(&self) -> Result<()> {
+        let client = self.client.upgrade().ok_or(Error::ChannelClosed)?;
+        client.delete(self.state.info.id, false).await
     }
 }
