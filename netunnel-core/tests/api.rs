@@ -206,6 +206,18 @@ fn echo_once(stream: &mut std::net::TcpStream, message: &[u8]) {
     assert_eq!(back, message);
 }
 
+/// [`echo_once`] on a blocking thread; hands the connection back.
+async fn echo_off_thread(
+    mut stream: std::net::TcpStream,
+    message: &'static [u8],
+) -> std::net::TcpStream {
+    async_std::task::spawn_blocking(move || {
+        echo_once(&mut stream, message);
+        stream
+    })
+    .await
+}
+
 /// `DELETE`s tunnel `tid` of channel `cid` through the REST API, in a thread of
 /// its own; the thread returns the answer's status.
 fn delete_in_background(
@@ -231,21 +243,13 @@ async fn deleting_without_force_lets_open_connections_finish() {
     // The server's end of the forward tunnel is its exit, of the reverse one its entrance.
     for tunnel in [forward, reverse] {
         let port = tunnel.info().entrance.1;
-        let mut open = support::connect(port);
-        let mut open = async_std::task::spawn_blocking(move || {
-            echo_once(&mut open, b"before the deletion");
-            open
-        })
-        .await;
+        let open = support::connect(port);
+        let open = echo_off_thread(open, b"before the deletion").await;
         let deleting = delete_in_background(&server, client.channel_id(), tunnel.info().id, false);
         support::wait_until("the server to remove the tunnel", || {
             !tunnels_on_server(&server).contains(&tunnel.info().id)
         });
-        let mut open = async_std::task::spawn_blocking(move || {
-            echo_once(&mut open, b"while it drains");
-            open
-        })
-        .await;
+        let mut open = echo_off_thread(open, b"while it drains").await;
         assert!(
             !deleting.is_finished(),
             "the deletion waits for the open connection"
@@ -272,12 +276,8 @@ async fn deleting_with_force_closes_open_connections() {
         .open_tunnel_to_client("127.0.0.1", echo, "127.0.0.1", None)
         .await
         .unwrap();
-    let mut open = support::connect(reverse.info().entrance.1);
-    let mut open = async_std::task::spawn_blocking(move || {
-        echo_once(&mut open, b"before the deletion");
-        open
-    })
-    .await;
+    let open = support::connect(reverse.info().entrance.1);
+    let mut open = echo_off_thread(open, b"before the deletion").await;
     let deleting = delete_in_background(&server, client.channel_id(), reverse.info().id, true);
     let status = async_std::task::spawn_blocking(move || deleting.join().unwrap()).await;
     assert_eq!(status, 200);
@@ -298,12 +298,8 @@ async fn draining_from_the_client_lets_open_connections_finish() {
     for tunnel in [forward, reverse] {
         let port = tunnel.info().entrance.1;
         let id = tunnel.info().id;
-        let mut open = support::connect(port);
-        let mut open = async_std::task::spawn_blocking(move || {
-            echo_once(&mut open, b"before draining");
-            open
-        })
-        .await;
+        let open = support::connect(port);
+        let open = echo_off_thread(open, b"before draining").await;
         let done = Arc::new(AtomicBool::new(false));
         let draining = {
             let done = Arc::clone(&done);
@@ -319,11 +315,7 @@ async fn draining_from_the_client_lets_open_connections_finish() {
         support::wait_until("the entrance to stop listening", || {
             !support::is_listening(port)
         });
-        let open = async_std::task::spawn_blocking(move || {
-            echo_once(&mut open, b"while draining");
-            open
-        })
-        .await;
+        let open = echo_off_thread(open, b"while draining").await;
         assert!(
             !done.load(Ordering::SeqCst),
             "draining waits for the open connection"
