@@ -197,7 +197,7 @@ fn peers_authenticate_with_their_auth_data() {
     let config = dir.path().join("holder.json");
     std::fs::write(
         &config,
-        json!({"static_tunnel_local_ports": format!("{}-{}", free_port(), 65000)}).to_string(),
+        json!({"static_tunnel_local_ports": static_port_range()}).to_string(),
     )
     .unwrap();
     let (_holder, port) = secured_server(&["-c", config.to_str().unwrap()]);

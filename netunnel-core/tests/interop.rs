@@ -444,9 +444,8 @@ asyncio.run(main())
 /// tests running at the same time do not race for the lowest free port.
 fn own_port_range() -> (tempfile::TempDir, String) {
     let dir = tempfile::tempdir().expect("tempdir");
-    let base = free_port().saturating_sub(50).max(1025);
     let path = dir.path().join("netunnel.conf");
-    let config = serde_json::json!({"static_tunnel_local_ports": format!("{base}-{}", base + 40)});
+    let config = serde_json::json!({"static_tunnel_local_ports": support::static_port_range()});
     std::fs::write(&path, config.to_string()).expect("write config");
     let path = path.to_str().expect("utf-8").to_string();
     (dir, path)

@@ -12,11 +12,10 @@ use support::*;
 /// A config that makes static tunnels retry fast and pick local ports from a
 /// range of their own, so tests run in parallel.
 fn fast_config(dir: &Path, extra: Value) -> PathBuf {
-    let base = free_port().saturating_sub(50).max(1025);
     let mut config = json!({
         "static_tunnel_retry_interval": 0.2,
         "static_tunnel_health_check_interval": 0.5,
-        "static_tunnel_local_ports": format!("{base}-{}", base + 40),
+        "static_tunnel_local_ports": static_port_range(),
     });
     if let (Value::Object(config), Value::Object(extra)) = (&mut config, extra) {
         config.extend(extra);

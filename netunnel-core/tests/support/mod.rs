@@ -170,6 +170,22 @@ pub fn free_port() -> u16 {
         .expect("free port")
 }
 
+/// A `static_tunnel_local_ports` range (`"A-B"`, 40 ports) for one server of a
+/// test. It lies below Linux's ephemeral ports (32768 and up, where `free_port`
+/// and every outgoing connection take theirs), and each call in a test binary
+/// gets a range of its own, so servers of tests running at once never pick the
+/// same port, and no client socket takes one between its check and its bind.
+pub fn static_port_range() -> String {
+    use std::sync::atomic::{AtomicU16, Ordering};
+    const FIRST: u16 = 20_000;
+    const WIDTH: u16 = 40;
+    const SLOTS: u16 = (32_768 - FIRST) / WIDTH;
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    let slot = NEXT.fetch_add(1, Ordering::Relaxed) % SLOTS;
+    let start = FIRST + slot * WIDTH;
+    format!("{start}-{}", start + WIDTH - 1)
+}
+
 /// A TCP echo service on 127.0.0.1, one thread per connection.
 pub fn echo_server() -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind echo");
