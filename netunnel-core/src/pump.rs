@@ -104,7 +104,14 @@ async fn tcp_to_ws(mut tcp: ReadHalf<BoxConn>, sender: &Mutex<WsSender>) {
     let mut buf = BytesMut::new();
     loop {
         if buf.len() < want {
-            buf.resize(want, 0);
+            if buf.capacity() < want {
+                // What is left after the last frame was split off is too short:
+                // a new buffer of exactly `want` (growing the old one would
+                // double it, and idle connections would hold the excess).
+                buf = BytesMut::zeroed(want);
+            } else {
+                buf.resize(want, 0);
+            }
         }
         let n = match tcp.read(&mut buf[..want]).await {
             Ok(0) => return,
