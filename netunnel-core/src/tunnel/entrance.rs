@@ -152,6 +152,11 @@ impl Entrance {
     pub fn drain(&self) {
         if self.draining.fire() {
             self.queue_rx.close();
+            // A closed channel still hands out what it holds: close those now
+            // rather than when the last open connection ends.
+            while let Ok(waiting) = self.queue_rx.try_recv() {
+                drop(waiting);
+            }
         }
     }
 

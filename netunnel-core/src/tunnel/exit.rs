@@ -2,7 +2,6 @@
 //! the destination, opened once the entrance sends its first frame.
 
 use std::sync::Arc;
-
 use std::time::Duration;
 
 use async_tungstenite::tungstenite::Message;
