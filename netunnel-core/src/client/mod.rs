@@ -94,18 +94,13 @@ impl ClientInner {
     /// drains first (here for a forward tunnel, on the server for a reverse
     /// one), so connections already open finish, then the other side.
     async fn delete(&self, tid: u64, force: bool) -> Result<()> {
-        let reverse = match self.tunnels().get(&tid) {
-            Some(state) => state.info.reverse,
-            None => return Err(Error::NotFound(format!("tunnel `{tid}` is not open"))),
-        };
+        let not_open = || Error::NotFound(format!("tunnel `{tid}` is not open"));
         if force {
-            self.stop_local(tid).await;
+            self.stop_local(tid).await.ok_or_else(not_open)?;
             return self.delete_on_server(tid, true).await;
         }
-        let Some(state) = self.tunnels().remove(&tid) else {
-            return Err(Error::NotFound(format!("tunnel `{tid}` is not open")));
-        };
-        if reverse {
+        let state = self.tunnels().remove(&tid).ok_or_else(not_open)?;
+        if state.info.reverse {
             let deleted = self.delete_on_server(tid, false).await;
             self.drain_local(&state).await;
             deleted
