@@ -111,9 +111,10 @@ struct State {
 
 /// The live configuration. With a path, every change is written back.
 ///
-/// Changes block on the file write (call them through
-/// [`crate::runtime::unblock`] from async code); reads never wait for a write:
-/// a change is written first and becomes visible once on disk.
+/// Changes block on the file write (from async code, use
+/// [`ConfigStore::update_unblocked`] and [`ConfigStore::reset_unblocked`]);
+/// reads never wait for a write: a change is written first and becomes visible
+/// once on disk.
 pub struct ConfigStore {
     path: Option<PathBuf>,
     state: Mutex<State>,
