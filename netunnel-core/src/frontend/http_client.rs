@@ -172,38 +172,9 @@ impl HttpTransport {
     }
 
     async fn open_websocket(&self, path: String, headers: Headers) -> Result<WebSocket> {
-        use async_tungstenite::tungstenite::client::IntoClientRequest;
-        use async_tungstenite::tungstenite::http::{HeaderName, HeaderValue};
-        let url = format!("ws://{}{}{}", self.authority(), self.prefix, path);
-        let mut request = url.into_client_request()?;
-        for (name, value) in headers {
-            let name = HeaderName::try_from(name.as_str()).map_err(|_| {
-                Error::Protocol(format!("invalid header name `{name}` from the auth plugin"))
-            })?;
-            let value = HeaderValue::try_from(value.as_str())
-                .map_err(|_| Error::Protocol("invalid header value from the auth plugin".into()))?;
-            request.headers_mut().insert(name, value);
-        }
+        let target = format!("{}{}", self.prefix, path);
         let conn = self.connect().await?;
-        let (ws, _response) = async_tungstenite::client_async_with_config(
-            request,
-            ws::over(conn),
-            Some(ws::config()),
-        )
-        .await
-        .map_err(|err| match err {
-            async_tungstenite::tungstenite::Error::Http(response) => Error::Remote(format!(
-                "the server refused the websocket {path}: HTTP {}{}",
-                response.status(),
-                response
-                    .body()
-                    .as_ref()
-                    .map(|body| format!(" {}", String::from_utf8_lossy(body)))
-                    .unwrap_or_default()
-            )),
-            other => Error::from(other),
-        })?;
-        Ok(ws)
+        super::ws_client::upgrade(ws::over(conn), &self.authority(), &target, &path, &headers).await
     }
 }
 

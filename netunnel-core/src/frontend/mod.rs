@@ -7,6 +7,7 @@ mod http_server;
 mod peer_routes;
 mod runtime;
 pub mod tls;
+mod ws_client;
 
 pub use connector::HttpConnector;
 pub use http_client::{HttpTransport, TransportOptions};
