@@ -328,3 +328,50 @@ async fn draining_from_the_client_lets_open_connections_finish() {
     assert!(client.tunnels().is_empty());
     assert!(client.is_connected());
 }
+
+/// A client plugin whose headers HTTP cannot carry.
+struct BadHeaders(&'static str, &'static str);
+
+impl netunnel_core::auth::ClientAuth for BadHeaders {
+    fn authenticate<'a>(
+        &'a self,
+        _: &'a dyn Transport,
+    ) -> futures::future::BoxFuture<'a, netunnel_core::Result<()>> {
+        Box::pin(async { Ok(()) })
+    }
+    fn is_authenticated(&self) -> futures::future::BoxFuture<'_, bool> {
+        Box::pin(async { true })
+    }
+    fn authorized_headers(
+        &self,
+    ) -> futures::future::BoxFuture<'_, netunnel_core::Result<netunnel_core::auth::Headers>> {
+        let header = (self.0.to_string(), self.1.to_string());
+        Box::pin(async move { Ok(vec![header]) })
+    }
+    fn dump(&self) -> std::collections::BTreeMap<String, String> {
+        Default::default()
+    }
+}
+
+#[async_std::test]
+async fn headers_http_cannot_carry_are_refused_not_sent() {
+    let server = server(ServerSettings::default()).await;
+    let url = format!("http://{}", server.local_addr());
+    for (name, value) in [("bad name", "x"), ("X-Fine", "a\r\nX-Injected: yes")] {
+        let options = netunnel_core::TransportOptions {
+            auth: Some(Arc::new(BadHeaders(name, value))),
+            ..Default::default()
+        };
+        let transport =
+            HttpTransport::with_options(AsyncStdRuntime::shared(), &url, options).unwrap();
+        let err = transport
+            .request(Method::Get, "/version".into(), None)
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("invalid header"), "{err}");
+        match transport.websocket("/channels/1/connect".into()).await {
+            Ok(_) => panic!("a websocket opened with header {name:?}: {value:?}"),
+            Err(err) => assert!(err.to_string().contains("invalid header"), "{err}"),
+        }
+    }
+}

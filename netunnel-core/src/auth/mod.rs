@@ -172,10 +172,33 @@ fn unknown_plugin(name: &str) -> Error {
 }
 
 /// Re-authenticates when `auth` says it is no longer authenticated, then
-/// returns its headers. `raw` sends requests without authentication headers.
+/// returns its headers, checked (see [`check_headers`]). `raw` sends requests
+/// without authentication headers.
 pub async fn headers_for(auth: &dyn ClientAuth, raw: &dyn Transport) -> Result<Headers> {
     if !auth.is_authenticated().await {
         auth.authenticate(raw).await?;
     }
-    auth.authorized_headers().await
+    let headers = auth.authorized_headers().await?;
+    check_headers(&headers)?;
+    Ok(headers)
+}
+
+/// Refuses headers a plugin made up that HTTP cannot carry: a name that is not
+/// an RFC 9110 token, a value with CR, LF or NUL. (The REST client would panic
+/// on them and the websocket upgrade would write them as they are.)
+pub fn check_headers(headers: &Headers) -> Result<()> {
+    let is_token_byte = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
+    for (name, value) in headers {
+        if name.is_empty() || !name.bytes().all(is_token_byte) {
+            return Err(Error::Protocol(format!(
+                "invalid header name `{name}` from the auth plugin"
+            )));
+        }
+        if value.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0) {
+            return Err(Error::Protocol(
+                "invalid header value from the auth plugin".into(),
+            ));
+        }
+    }
+    Ok(())
 }
