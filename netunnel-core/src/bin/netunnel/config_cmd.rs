@@ -28,17 +28,8 @@ pub enum ConfigCommand {
     Downgrade {
         /// The configuration file.
         path: PathBuf,
-        /// The secret key, if it is not in the file (or NETUNNEL_SECRET_KEY).
-        #[arg(
-            short,
-            long,
-            conflicts_with = "secret_key_file",
-            allow_hyphen_values = true
-        )]
-        secret_key: Option<String>,
-        /// File holding the secret key.
-        #[arg(long)]
-        secret_key_file: Option<PathBuf>,
+        #[command(flatten)]
+        key: crate::key_args::KeyArgs,
     },
 }
 
@@ -49,14 +40,7 @@ pub fn run(command: ConfigCommand) -> anyhow::Result<()> {
             custom_changes,
             force,
         } => create(path, &custom_changes, force),
-        ConfigCommand::Downgrade {
-            path,
-            secret_key,
-            secret_key_file,
-        } => {
-            let key = crate::server_cmd::flag_key(secret_key, secret_key_file.as_ref())?;
-            downgrade(path, key)
-        }
+        ConfigCommand::Downgrade { path, key } => downgrade(path, key.key()?),
     }
 }
 

@@ -5,8 +5,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context;
-
 use clap::Args;
 use netunnel_core::config::{process_env, ConfigStore, KeySource};
 use netunnel_core::server::{ServerCore, ServerSettings};
@@ -24,18 +22,8 @@ pub struct ServerArgs {
     /// Configuration file to use, created if missing (default: stateless mode).
     #[arg(short, long)]
     config_path: Option<PathBuf>,
-    /// Secret key encrypting the configuration's secrets; kept in memory only.
-    /// Prefer --secret-key-file or NETUNNEL_SECRET_KEY: flags show in `ps`.
-    #[arg(
-        short,
-        long,
-        conflicts_with = "secret_key_file",
-        allow_hyphen_values = true
-    )]
-    secret_key: Option<String>,
-    /// File holding the secret key (first line).
-    #[arg(long)]
-    secret_key_file: Option<PathBuf>,
+    #[command(flatten)]
+    key: crate::key_args::KeyArgs,
     /// Serve HTTPS with this PEM certificate chain (needs --tls-key).
     #[arg(long, requires = "tls_key")]
     tls_cert: Option<PathBuf>,
@@ -49,24 +37,9 @@ pub struct ServerArgs {
     pub debug: bool,
 }
 
-/// The secret key given by `--secret-key` or `--secret-key-file`.
-pub fn flag_key(key: Option<String>, file: Option<&PathBuf>) -> anyhow::Result<Option<String>> {
-    match (key, file) {
-        (Some(key), _) => Ok(Some(key)),
-        (None, Some(path)) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("cannot read the secret key file {}", path.display()))?;
-            Ok(Some(
-                text.lines().next().unwrap_or_default().trim().to_string(),
-            ))
-        }
-        (None, None) => Ok(None),
-    }
-}
-
 pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     let signal = crate::signals::termination()?;
-    let key = flag_key(args.secret_key, args.secret_key_file.as_ref())?;
+    let key = args.key.key()?;
     if args.config_path.is_none() {
         let warning = "The server is running in stateless mode: tunnels and settings live in memory only. Use --config-path to keep them";
         if std::io::stderr().is_terminal() {
