@@ -74,18 +74,14 @@ impl ClientInner {
     /// Stops a tunnel locally (no message to the server).
     async fn stop_local(&self, tid: u64) -> Option<Arc<tunnel::TunnelState>> {
         let state = self.tunnels().remove(&tid)?;
-        state.end.stop();
-        crate::runtime::timeout(&*self.rt, Duration::from_secs(5), state.end.wait_stopped()).await;
-        // Fired last, so whoever waits on it finds the entrance already closed.
-        state.stopped.fire();
+        self.finish_local(&state, true).await;
         Some(state)
     }
 
-    /// Drains a tunnel's end here: no new connections, and waits for the open
-    /// ones to end.
-    async fn drain_local(&self, state: &tunnel::TunnelState) {
-        state.end.drain();
-        state.end.wait_stopped().await;
+    /// Ends a tunnel's end here (see [`TunnelEnd::finish`]), then marks it stopped.
+    async fn finish_local(&self, state: &tunnel::TunnelState, force: bool) {
+        state.end.finish(&*self.rt, force).await;
+        // Fired last, so whoever waits on it finds the entrance already closed.
         state.stopped.fire();
     }
 
@@ -102,10 +98,10 @@ impl ClientInner {
         let state = self.tunnels().remove(&tid).ok_or_else(not_open)?;
         if state.info.reverse {
             let deleted = self.delete_on_server(tid, false).await;
-            self.drain_local(&state).await;
+            self.finish_local(&state, false).await;
             deleted
         } else {
-            self.drain_local(&state).await;
+            self.finish_local(&state, false).await;
             self.delete_on_server(tid, false).await
         }
     }
@@ -175,14 +171,11 @@ impl MessageHandler for ServerRequests {
                 }
                 ControlMessage::DeleteTunnel { tunnel_id, force } => {
                     log::info!("the server closed tunnel {tunnel_id}");
-                    if force {
-                        inner.stop_local(tunnel_id).await;
-                        return Ok(());
-                    }
+                    // Without force, as 1.0.x does: answer once the open
+                    // connections ended.
                     let state = inner.tunnels().remove(&tunnel_id);
                     if let Some(state) = state {
-                        // As 1.0.x does: answer once the open connections ended.
-                        inner.drain_local(&state).await;
+                        inner.finish_local(&state, force).await;
                     }
                     Ok(())
                 }

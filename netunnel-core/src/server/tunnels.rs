@@ -10,9 +10,13 @@ use futures::future::BoxFuture;
 use super::{ServerChannel, ServerCore, CONNECT_GRACE};
 use crate::channel::Channel;
 use crate::error::{Error, Result};
+use crate::runtime::Runtime;
 use crate::tunnel::{Entrance, Exit, SpareSource};
 use crate::wire::{ControlMessage, CreateTunnel, TunnelCreated};
 use crate::ws::WebSocket;
+
+/// How long a forced stop waits for a tunnel end's tasks.
+const STOP_GRACE: Duration = Duration::from_secs(5);
 
 /// One end of a tunnel, as held by whichever side owns it.
 #[derive(Debug, Clone)]
@@ -45,6 +49,19 @@ impl TunnelEnd {
         match self {
             TunnelEnd::Entrance(entrance) => entrance.wait_stopped().await,
             TunnelEnd::Exit(exit) => exit.wait_stopped().await,
+        }
+    }
+
+    /// Ends the tunnel end and waits for it. With `force` its connections
+    /// close at once and the wait is bounded (5 s); without, it
+    /// drains, and the wait lasts as long as its open connections do.
+    pub async fn finish(&self, rt: &dyn Runtime, force: bool) {
+        if force {
+            self.stop();
+            crate::runtime::timeout(rt, STOP_GRACE, self.wait_stopped()).await;
+        } else {
+            self.drain();
+            self.wait_stopped().await;
         }
     }
 }
@@ -188,14 +205,10 @@ impl ServerCore {
             .tunnels()
             .remove(&tid)
             .ok_or_else(|| Error::NotFound(format!("tunnel_id `{tid}` does not exists")))?;
-        if force {
-            end.stop();
-            crate::runtime::timeout(&*self.rt, Duration::from_secs(5), end.wait_stopped()).await;
-        } else {
-            end.drain();
+        if !force {
             log::info!("channel {cid}: tunnel {tid} draining: waiting for its open connections");
-            end.wait_stopped().await;
         }
+        end.finish(&*self.rt, force).await;
         log::info!("channel {cid}: tunnel {tid} deleted");
         Ok(())
     }
