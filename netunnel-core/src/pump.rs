@@ -101,19 +101,11 @@ async fn wait_for_end(receiver: &mut WsReceiver) -> Option<()> {
 
 async fn tcp_to_ws(mut tcp: ReadHalf<BoxConn>, sender: &Mutex<WsSender>) {
     let mut want = INITIAL_READ;
-    let mut buf = BytesMut::new();
     loop {
-        if buf.len() < want {
-            if buf.capacity() < want {
-                // What is left after the last frame was split off is too short:
-                // a new buffer of exactly `want` (growing the old one would
-                // double it, and idle connections would hold the excess).
-                buf = BytesMut::zeroed(want);
-            } else {
-                buf.resize(want, 0);
-            }
-        }
-        let n = match tcp.read(&mut buf[..want]).await {
+        // A buffer of exactly `want` per read: the frame takes it without a
+        // copy, and an idle connection holds `want` bytes, no more.
+        let mut buf = BytesMut::zeroed(want);
+        let n = match tcp.read(&mut buf).await {
             Ok(0) => return,
             Ok(n) => n,
             Err(err) => {
@@ -121,7 +113,8 @@ async fn tcp_to_ws(mut tcp: ReadHalf<BoxConn>, sender: &Mutex<WsSender>) {
                 return;
             }
         };
-        let frame = buf.split_to(n).freeze();
+        buf.truncate(n);
+        let frame = buf.freeze();
         if n == want && want < MAX_FRAME_PAYLOAD {
             want = (want * 2).min(MAX_FRAME_PAYLOAD);
         }
