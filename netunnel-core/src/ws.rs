@@ -49,12 +49,23 @@ pub struct Heartbeat {
     pub timeout: Duration,
 }
 
+impl Heartbeat {
+    /// The default silence before a ping: 20 s, as NETunnel 1.0.x.
+    pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(20);
+
+    /// Pings after `interval` of silence and gives up half an `interval` after
+    /// the ping, the proportions of NETunnel 1.0.x (20 s, then 10 s).
+    pub fn every(interval: Duration) -> Heartbeat {
+        Heartbeat {
+            idle: interval,
+            timeout: interval / 2,
+        }
+    }
+}
+
 impl Default for Heartbeat {
     fn default() -> Self {
-        Heartbeat {
-            idle: Duration::from_secs(20),
-            timeout: Duration::from_secs(10),
-        }
+        Heartbeat::every(Heartbeat::DEFAULT_INTERVAL)
     }
 }
 

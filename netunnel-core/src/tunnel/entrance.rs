@@ -19,6 +19,7 @@ use crate::error::Result;
 use crate::pump::pump;
 use crate::runtime::{BoxConn, Listener, RuntimeRef};
 use crate::sync::{StopSignal, TaskTracker};
+use crate::tunnel::idle::{self, End, Verdict};
 use crate::tunnel::spawn_tracked;
 use crate::wire::START_MESSAGE;
 use crate::ws::{next_frame, Heartbeat, WebSocket};
@@ -31,6 +32,8 @@ const MAX_OPENING: usize = 64;
 const PUSHED_SPARE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Most idle spares kept when connections hand their websockets back.
 const MAX_IDLE: usize = 32;
+/// How long we try to deliver a close frame before dropping a spare.
+const CLOSE_GRACE: Duration = Duration::from_secs(2);
 /// Pause after a failed attempt to open a spare.
 const RETRY_DELAY: Duration = Duration::from_millis(500);
 
@@ -309,21 +312,39 @@ impl Entrance {
     /// Keeps a spare alive until a connection takes it, then pumps that connection.
     async fn hold_spare(self: &Arc<Self>, mut ws: WebSocket) {
         let conn = loop {
-            let take = std::pin::pin!(self.queue_rx.recv());
-            let idle = std::pin::pin!(next_frame(&*self.rt, &mut ws, self.heartbeat));
-            match select(take, idle).await {
-                Either::Left((Ok(conn), _)) => break conn,
-                Either::Left((Err(_), _)) => return,
-                Either::Right((Some(Message::Close(_)) | None, _)) => {
-                    log::debug!("entrance {}: a spare websocket closed", self.local_addr);
-                    self.lock().idle -= 1;
-                    if self.pause(RETRY_DELAY).await {
-                        self.replenish();
+            let gone = {
+                let take = std::pin::pin!(self.queue_rx.recv());
+                let frame = std::pin::pin!(next_frame(&*self.rt, &mut ws, self.heartbeat));
+                match select(take, frame).await {
+                    Either::Left((Ok(conn), _)) => break conn,
+                    Either::Left((Err(_), _)) => return,
+                    Either::Right((None, _)) => None,
+                    Either::Right((Some(frame), _)) => {
+                        match idle::on_frame(End::Entrance, &frame) {
+                            Verdict::Wait => continue,
+                            Verdict::Closed => None,
+                            Verdict::Start | Verdict::OutOfStep => Some(frame),
+                        }
                     }
-                    return;
                 }
-                Either::Right((Some(_), _)) => continue,
+            };
+            // The spare is gone: closed by the other side, failed, silent, or
+            // sent something for no connection (then we close it).
+            if let Some(frame) = gone {
+                log::debug!(
+                    "entrance {}: a {} frame on an idle spare; closing it",
+                    self.local_addr,
+                    idle::kind(&frame)
+                );
+                let _ = crate::runtime::timeout(&*self.rt, CLOSE_GRACE, ws.close(None)).await;
+            } else {
+                log::debug!("entrance {}: a spare websocket closed", self.local_addr);
             }
+            self.lock().idle -= 1;
+            if self.pause(RETRY_DELAY).await {
+                self.replenish();
+            }
+            return;
         };
         {
             let mut spares = self.lock();

@@ -4,12 +4,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_tungstenite::tungstenite::Message;
 use futures::future::{select, Either};
 
 use crate::pump::pump;
 use crate::runtime::{timeout, RuntimeRef};
 use crate::sync::{StopSignal, TaskTracker};
+use crate::tunnel::idle::{self, End, Verdict};
 use crate::tunnel::spawn_tracked;
 use crate::ws::{next_frame, Heartbeat, WebSocket};
 
@@ -79,26 +79,8 @@ impl Exit {
 
     async fn serve_one(&self, mut ws: WebSocket) {
         loop {
-            // NETunnel's entrance announces use of a spare with a `pasten` text
-            // frame; until then the websocket is idle and we must not connect.
-            let first = {
-                let frame = std::pin::pin!(next_frame(&*self.rt, &mut ws, self.heartbeat));
-                match select(frame, self.draining.wait()).await {
-                    Either::Left((frame, _)) => Some(frame),
-                    Either::Right(_) => None,
-                }
-            };
-            let Some(first) = first else {
-                // Draining: this websocket carries no connection now and gets no new one.
-                let _ = timeout(&*self.rt, CLOSE_GRACE, ws.close(None)).await;
+            if !self.wait_for_start(&mut ws).await {
                 return;
-            };
-            match first {
-                Some(Message::Close(_)) | None => return,
-                Some(Message::Text(text)) if text.as_str() == crate::wire::START_MESSAGE => {}
-                Some(other) => {
-                    log::debug!("unexpected first frame on a tunnel websocket: {other:?}")
-                }
             }
             let tcp = match self.rt.connect(self.host.clone(), self.port).await {
                 Ok(tcp) => tcp,
@@ -116,6 +98,45 @@ impl Exit {
             match pump(&*self.rt, ws, tcp, self.heartbeat, stop, self.reuse).await {
                 Some(again) => ws = again,
                 None => return,
+            }
+        }
+    }
+
+    /// Waits on an idle websocket (fresh, or handed back by its last
+    /// connection) until the entrance announces a connection with `pasten`:
+    /// `true`. `false` when the websocket closed, failed, stopped answering,
+    /// fell out of step, or the exit is draining; it is closed then.
+    async fn wait_for_start(&self, ws: &mut WebSocket) -> bool {
+        loop {
+            let frame = {
+                let frame = std::pin::pin!(next_frame(&*self.rt, ws, self.heartbeat));
+                match select(frame, self.draining.wait()).await {
+                    Either::Left((frame, _)) => Some(frame),
+                    Either::Right(_) => None,
+                }
+            };
+            let Some(frame) = frame else {
+                // Draining: it carries no connection now and gets no new one.
+                let _ = timeout(&*self.rt, CLOSE_GRACE, ws.close(None)).await;
+                return false;
+            };
+            let Some(frame) = frame else {
+                return false;
+            };
+            match idle::on_frame(End::Exit, &frame) {
+                Verdict::Wait => {}
+                Verdict::Start => return true,
+                Verdict::Closed => return false,
+                Verdict::OutOfStep => {
+                    log::debug!(
+                        "tunnel exit to {}:{}: a {} frame before `pasten`; closing the websocket",
+                        self.host,
+                        self.port,
+                        idle::kind(&frame)
+                    );
+                    let _ = timeout(&*self.rt, CLOSE_GRACE, ws.close(None)).await;
+                    return false;
+                }
             }
         }
     }

@@ -3,6 +3,7 @@
 
 mod entrance;
 mod exit;
+mod idle;
 
 pub use entrance::{Entrance, SpareSource};
 pub use exit::Exit;

@@ -30,6 +30,8 @@ pub struct ClientArgs {
     /// Reverse the tunnel: the server listens, this side connects.
     #[arg(short, long)]
     reverse: bool,
+    #[command(flatten)]
+    heartbeat: crate::heartbeat_args::HeartbeatArgs,
     /// Log at debug level.
     #[arg(short, long)]
     pub debug: bool,
@@ -45,7 +47,11 @@ pub async fn run(args: ClientArgs) -> anyhow::Result<()> {
     let server = args.connection.server.clone();
     let side = if args.reverse { "client" } else { "server" };
     println!("Opening tunnel to the {side}...");
-    let client = Client::connect(rt, transport, ClientSettings::default())
+    let settings = ClientSettings {
+        heartbeat: Some(args.heartbeat.heartbeat()),
+        ..ClientSettings::default()
+    };
+    let client = Client::connect(rt, transport, settings)
         .await
         .with_context(|| format!("cannot connect to {}", server))?;
     let opened = match (args.reverse, args.local_port) {

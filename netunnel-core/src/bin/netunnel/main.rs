@@ -4,6 +4,7 @@ mod auth_args;
 mod client_cmd;
 mod config_cmd;
 mod connect_args;
+mod heartbeat_args;
 mod key_args;
 mod peers_cmd;
 mod security_cmd;

@@ -32,6 +32,8 @@ pub struct ServerArgs {
     tls_key: Option<PathBuf>,
     #[command(flatten)]
     auth: crate::auth_args::AuthArgs,
+    #[command(flatten)]
+    heartbeat: crate::heartbeat_args::HeartbeatArgs,
     /// Log at debug level.
     #[arg(short, long)]
     pub debug: bool,
@@ -61,13 +63,11 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     let auth = args.auth.server()?;
     let rt = AsyncStdRuntime::shared();
     let connector = HttpConnector::new(Arc::clone(&rt));
-    let core = ServerCore::new(
-        rt,
-        ServerSettings::default(),
-        Arc::new(store),
-        connector,
-        auth,
-    );
+    let settings = ServerSettings {
+        heartbeat: Some(args.heartbeat.heartbeat()),
+        ..ServerSettings::default()
+    };
+    let core = ServerCore::new(rt, settings, Arc::new(store), connector, auth);
     let tls = match (&args.tls_cert, &args.tls_key) {
         (Some(cert), Some(key)) => Some(netunnel_core::frontend::tls::server_config(cert, key)?),
         _ => None,

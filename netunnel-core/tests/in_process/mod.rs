@@ -1,0 +1,199 @@
+//! In-process helpers of the core tests: smol as a second runtime, websocket
+//! pairs over loopback TCP, and entrance -> exit chains.
+#![allow(dead_code, clippy::unwrap_used)]
+
+use std::future::Future;
+use std::io;
+use std::sync::atomic::AtomicUsize;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use futures::AsyncReadExt;
+use netunnel_core::tunnel::{Entrance, Exit, SpareSource};
+use netunnel_core::ws::{self, Heartbeat, WebSocket};
+use netunnel_core::{BoxConn, Error, Listener, Runtime, RuntimeRef};
+
+/// The second executor.
+pub struct SmolRuntime;
+
+struct SmolListener(smol::net::TcpListener);
+
+impl Listener for SmolListener {
+    fn accept(&self) -> BoxFuture<'_, io::Result<(BoxConn, std::net::SocketAddr)>> {
+        Box::pin(async move {
+            let (stream, peer) = self.0.accept().await?;
+            stream.set_nodelay(true)?;
+            Ok((Box::new(stream) as BoxConn, peer))
+        })
+    }
+
+    fn local_addr(&self) -> io::Result<std::net::SocketAddr> {
+        self.0.local_addr()
+    }
+}
+
+impl Runtime for SmolRuntime {
+    fn spawn(&self, future: BoxFuture<'static, ()>) {
+        smol::spawn(future).detach();
+    }
+
+    fn sleep(&self, duration: Duration) -> BoxFuture<'static, ()> {
+        Box::pin(async move {
+            smol::Timer::after(duration).await;
+        })
+    }
+
+    fn listen(&self, host: String, port: u16) -> BoxFuture<'static, io::Result<Box<dyn Listener>>> {
+        Box::pin(async move {
+            let listener = smol::net::TcpListener::bind((host.as_str(), port)).await?;
+            Ok(Box::new(SmolListener(listener)) as Box<dyn Listener>)
+        })
+    }
+
+    fn connect(&self, host: String, port: u16) -> BoxFuture<'static, io::Result<BoxConn>> {
+        Box::pin(async move {
+            let stream = smol::net::TcpStream::connect((host.as_str(), port)).await?;
+            stream.set_nodelay(true)?;
+            Ok(Box::new(stream) as BoxConn)
+        })
+    }
+
+    fn unblock(&self, work: Box<dyn FnOnce() + Send>) -> BoxFuture<'static, ()> {
+        Box::pin(smol::unblock(work))
+    }
+}
+
+pub fn on_every_runtime<F, Fut>(test: F)
+where
+    F: Fn(RuntimeRef) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    smol::block_on(test(Arc::new(SmolRuntime)));
+    #[cfg(feature = "async-std")]
+    async_std::task::block_on(test(netunnel_core::AsyncStdRuntime::shared()));
+}
+
+/// A websocket pair over a real loopback TCP connection.
+pub async fn ws_pair(rt: &RuntimeRef) -> (WebSocket, WebSocket) {
+    let listener = rt.listen("127.0.0.1".into(), 0).await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = async {
+        let (conn, _) = listener.accept().await.unwrap();
+        async_tungstenite::accept_async_with_config(conn, Some(ws::config()))
+            .await
+            .unwrap()
+    };
+    let client = async {
+        let conn = rt.connect("127.0.0.1".into(), port).await.unwrap();
+        let url = format!("ws://127.0.0.1:{port}/");
+        async_tungstenite::client_async_with_config(url, conn, Some(ws::config()))
+            .await
+            .unwrap()
+            .0
+    };
+    futures::join!(server, client)
+}
+
+pub async fn with_deadline<F: Future>(rt: &RuntimeRef, future: F) -> F::Output {
+    netunnel_core::runtime::timeout(&**rt, Duration::from_secs(30), future)
+        .await
+        .expect("test step timed out")
+}
+
+/// Opens spares by connecting to a websocket acceptor that feeds an exit.
+pub struct DialExit {
+    rt: RuntimeRef,
+    port: u16,
+    opened: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl SpareSource for DialExit {
+    fn open(&self) -> BoxFuture<'static, netunnel_core::Result<Option<WebSocket>>> {
+        let rt = self.rt.clone();
+        let port = self.port;
+        self.opened
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Box::pin(async move {
+            let conn = rt
+                .connect("127.0.0.1".into(), port)
+                .await
+                .map_err(|e| Error::io("dial", e))?;
+            let url = format!("ws://127.0.0.1:{port}/");
+            let (ws, _) =
+                async_tungstenite::client_async_with_config(url, conn, Some(ws::config())).await?;
+            Ok(Some(ws))
+        })
+    }
+}
+
+pub async fn echo_service(rt: &RuntimeRef) -> u16 {
+    let listener = rt.listen("127.0.0.1".into(), 0).await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let spawner = rt.clone();
+    rt.spawn(Box::pin(async move {
+        let listener = listener;
+        while let Ok((conn, _)) = listener.accept().await {
+            spawner.spawn(Box::pin(async move {
+                let (reader, mut writer) = conn.split();
+                let _ = futures::io::copy(reader, &mut writer).await;
+            }));
+        }
+    }));
+    port
+}
+
+/// An entrance -> websocket -> exit chain to `target_port`, with the
+/// heartbeat of our client's entrance and no pings from the exit (as our
+/// server's); returns the entrance, the exit and the count of websockets opened.
+pub async fn tunnel_to(
+    rt: &RuntimeRef,
+    target_port: u16,
+    reuse: bool,
+) -> (Arc<Entrance>, Arc<Exit>, Arc<AtomicUsize>) {
+    tunnel_with(rt, target_port, reuse, Some(Heartbeat::default()), None).await
+}
+
+/// [`tunnel_to`] with the heartbeat of each end given.
+pub async fn tunnel_with(
+    rt: &RuntimeRef,
+    target_port: u16,
+    reuse: bool,
+    entrance_heartbeat: Option<Heartbeat>,
+    exit_heartbeat: Option<Heartbeat>,
+) -> (Arc<Entrance>, Arc<Exit>, Arc<AtomicUsize>) {
+    let exit = Exit::new(
+        rt.clone(),
+        "127.0.0.1".into(),
+        target_port,
+        exit_heartbeat,
+        reuse,
+    );
+    let acceptor = rt.listen("127.0.0.1".into(), 0).await.unwrap();
+    let ws_port = acceptor.local_addr().unwrap().port();
+    let serving = exit.clone();
+    let spawner = rt.clone();
+    rt.spawn(Box::pin(async move {
+        while let Ok((conn, _)) = acceptor.accept().await {
+            let exit = serving.clone();
+            spawner.spawn(Box::pin(async move {
+                if let Ok(ws) =
+                    async_tungstenite::accept_async_with_config(conn, Some(ws::config())).await
+                {
+                    exit.serve(ws);
+                }
+            }));
+        }
+    }));
+    let listener = rt.listen("127.0.0.1".into(), 0).await.unwrap();
+    let opened = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let source = Arc::new(DialExit {
+        rt: rt.clone(),
+        port: ws_port,
+        opened: opened.clone(),
+    });
+    let entrance =
+        Entrance::start(rt.clone(), listener, source, entrance_heartbeat, reuse).unwrap();
+    with_deadline(rt, entrance.wait_ready()).await;
+    (entrance, exit, opened)
+}
