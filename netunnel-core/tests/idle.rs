@@ -16,7 +16,7 @@ use async_tungstenite::tungstenite::Message;
 use futures::future::BoxFuture;
 use futures::{AsyncReadExt, AsyncWriteExt, SinkExt, StreamExt};
 use in_process::*;
-use netunnel_core::tunnel::{Entrance, Exit, SpareSource};
+use netunnel_core::tunnel::{Entrance, Exit, SpareSettings, SpareSource};
 use netunnel_core::wire::{END_MESSAGE, START_MESSAGE};
 use netunnel_core::ws::{Heartbeat, WebSocket};
 use netunnel_core::RuntimeRef;
@@ -254,7 +254,14 @@ fn an_idle_spare_answers_pings_and_closes_on_data_for_no_connection() {
             far_ends,
         });
         let listener = rt.listen("127.0.0.1".into(), 0).await.unwrap();
-        let entrance = Entrance::start(rt.clone(), listener, source, Some(FAST), true).unwrap();
+        let entrance = Entrance::start(
+            rt.clone(),
+            listener,
+            source,
+            SpareSettings::new(Some(FAST)),
+            true,
+        )
+        .unwrap();
         with_deadline(&rt, entrance.wait_ready()).await;
         let mut first = spares.recv().await.unwrap();
         // Pings either way: the spare stays (it pings too, after FAST.idle).
@@ -371,6 +378,51 @@ fn pings_in_the_middle_of_a_slow_transfer_change_no_byte() {
             let (_writer, back) = with_deadline(&rt, futures::future::join(send, receive)).await;
             assert!(back == expected, "bytes changed in connection {connection}");
         }
+        entrance.stop();
+        exit.stop();
+    });
+}
+
+#[test]
+fn spares_left_by_a_burst_are_let_go_down_to_one() {
+    on_every_runtime(|rt| async move {
+        let echo = echo_service(&rt).await;
+        // The spares linger one (fast) heartbeat interval.
+        let (entrance, exit, _) = tunnel_with(&rt, echo, true, Some(FAST), None).await;
+        let port = entrance.local_addr().port();
+        // Ten connections at once, each on a spare of its own.
+        let mut open = Vec::new();
+        for _ in 0..10 {
+            let mut conn = rt.connect("127.0.0.1".into(), port).await.unwrap();
+            conn.write_all(b"x").await.unwrap();
+            let mut byte = [0u8; 1];
+            with_deadline(&rt, conn.read_exact(&mut byte))
+                .await
+                .unwrap();
+            open.push(conn);
+        }
+        drop(open);
+        // Their websockets come back as spares; the surplus is closed.
+        with_deadline(&rt, async {
+            while entrance.idle_spares() != 1 {
+                rt.sleep(Duration::from_millis(10)).await;
+            }
+        })
+        .await;
+        // (It may read 1 before the burst's websockets are back: look again later.)
+        rt.sleep(FAST.idle * 10).await;
+        assert_eq!(
+            entrance.idle_spares(),
+            1,
+            "spares idle long after the burst: one should be left"
+        );
+        let mut conn = rt.connect("127.0.0.1".into(), port).await.unwrap();
+        conn.write_all(b"still").await.unwrap();
+        let mut back = [0u8; 5];
+        with_deadline(&rt, conn.read_exact(&mut back))
+            .await
+            .unwrap();
+        assert_eq!(&back, b"still");
         entrance.stop();
         exit.stop();
     });

@@ -18,7 +18,7 @@ use crate::runtime::RuntimeRef;
 use crate::server::TunnelEnd;
 use crate::sync::TaskTracker;
 use crate::transport::{Method, Transport};
-use crate::tunnel::{spawn_tracked, Entrance, Exit, SpareSource};
+use crate::tunnel::{spawn_tracked, Entrance, Exit, SpareSettings, SpareSource};
 use crate::wire::{
     ChannelCreated, ControlMessage, CreateChannel, CreateTunnel, DeleteTunnel, TunnelCreated,
 };
@@ -371,7 +371,7 @@ impl Client {
             Arc::clone(&inner.rt),
             listener,
             source,
-            inner.settings.heartbeat,
+            SpareSettings::new(inner.settings.heartbeat),
             inner.reuse_websockets(),
         )?;
         let info = TunnelInfo {

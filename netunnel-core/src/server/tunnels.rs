@@ -11,7 +11,7 @@ use super::{ServerChannel, ServerCore, CONNECT_GRACE};
 use crate::channel::Channel;
 use crate::error::{Error, Result};
 use crate::runtime::Runtime;
-use crate::tunnel::{Entrance, Exit, SpareSource};
+use crate::tunnel::{Entrance, Exit, SpareSettings, SpareSource};
 use crate::wire::{ControlMessage, CreateTunnel, TunnelCreated};
 use crate::ws::WebSocket;
 
@@ -138,8 +138,14 @@ impl ServerCore {
                     tunnel_id,
                 });
                 let reuse = crate::wire::is_ours(&entry.client_version);
+                // Our server answers pings but sends none on tunnel websockets;
+                // surplus spares linger for its heartbeat interval.
+                let spares = SpareSettings {
+                    heartbeat: None,
+                    ..SpareSettings::new(self.settings().heartbeat)
+                };
                 let entrance =
-                    Entrance::start(Arc::clone(&self.rt), listener, source, None, reuse)?;
+                    Entrance::start(Arc::clone(&self.rt), listener, source, spares, reuse)?;
                 let port = entrance.local_addr().port();
                 log::info!(
                     "channel {cid}: reverse tunnel {tunnel_id} listening on {}",

@@ -5,7 +5,7 @@ mod entrance;
 mod exit;
 mod idle;
 
-pub use entrance::{Entrance, SpareSource};
+pub use entrance::{Entrance, SpareSettings, SpareSource};
 pub use exit::Exit;
 
 use std::future::Future;

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use futures::future::BoxFuture;
 use futures::AsyncReadExt;
-use netunnel_core::tunnel::{Entrance, Exit, SpareSource};
+use netunnel_core::tunnel::{Entrance, Exit, SpareSettings, SpareSource};
 use netunnel_core::ws::{self, Heartbeat, WebSocket};
 use netunnel_core::{BoxConn, Error, Listener, Runtime, RuntimeRef};
 
@@ -192,8 +192,14 @@ pub async fn tunnel_with(
         port: ws_port,
         opened: opened.clone(),
     });
-    let entrance =
-        Entrance::start(rt.clone(), listener, source, entrance_heartbeat, reuse).unwrap();
+    let entrance = Entrance::start(
+        rt.clone(),
+        listener,
+        source,
+        SpareSettings::new(entrance_heartbeat),
+        reuse,
+    )
+    .unwrap();
     with_deadline(rt, entrance.wait_ready()).await;
     (entrance, exit, opened)
 }

@@ -3,6 +3,10 @@
 //! of the runtime under test.
 #![allow(dead_code, clippy::unwrap_used)]
 
+pub mod netunnel1;
+pub mod services;
+pub mod sshd;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};

@@ -5,24 +5,23 @@
 //! way, `waiting` connections have no spare yet. Whenever one of these changes we
 //! open enough spares that `idle + opening >= min_spares + waiting` (at most
 //! `MAX_OPENING` at once), so a burst of connections opens websockets in parallel
-//! instead of one round trip at a time.
+//! instead of one round trip at a time. Once a burst is over, spares beyond
+//! that need are closed after sitting idle for `linger` (see `hold.rs`).
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use async_tungstenite::tungstenite::Message;
 use futures::future::{select, BoxFuture, Either, FutureExt};
 
 use crate::error::Result;
-use crate::pump::pump;
 use crate::runtime::{BoxConn, Listener, RuntimeRef};
 use crate::sync::{StopSignal, TaskTracker};
-use crate::tunnel::idle::{self, End, Verdict};
 use crate::tunnel::spawn_tracked;
-use crate::wire::START_MESSAGE;
-use crate::ws::{next_frame, Heartbeat, WebSocket};
+use crate::ws::{Heartbeat, WebSocket};
+
+mod hold;
 
 /// Spares kept ready when no connection is waiting.
 const MIN_SPARES: usize = 1;
@@ -36,6 +35,29 @@ const MAX_IDLE: usize = 32;
 const CLOSE_GRACE: Duration = Duration::from_secs(2);
 /// Pause after a failed attempt to open a spare.
 const RETRY_DELAY: Duration = Duration::from_millis(500);
+
+/// How an entrance keeps its spare websockets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SpareSettings {
+    /// Keep-alive of every spare and of the connections they carry; `None` on
+    /// a side that only answers pings (our server).
+    pub heartbeat: Option<Heartbeat>,
+    /// How long a spare beyond the ones needed may sit idle before it is
+    /// closed: the spares a burst opened (or handed back) are let go once the
+    /// burst is over, down to one. Our ends use the heartbeat interval.
+    pub linger: Duration,
+}
+
+impl SpareSettings {
+    /// Spares pinged per `heartbeat`, lingering one heartbeat interval (20 s
+    /// without a heartbeat).
+    pub fn new(heartbeat: Option<Heartbeat>) -> SpareSettings {
+        SpareSettings {
+            heartbeat,
+            linger: heartbeat.map_or(Heartbeat::DEFAULT_INTERVAL, |beat| beat.idle),
+        }
+    }
+}
 
 /// Where spare websockets come from.
 pub trait SpareSource: Send + Sync {
@@ -63,6 +85,7 @@ pub struct Entrance {
     rt: RuntimeRef,
     source: Arc<dyn SpareSource>,
     heartbeat: Option<Heartbeat>,
+    linger: Duration,
     reuse: bool,
     local_addr: SocketAddr,
     queue_tx: async_channel::Sender<BoxConn>,
@@ -89,7 +112,7 @@ impl Entrance {
         rt: RuntimeRef,
         listener: Box<dyn Listener>,
         source: Arc<dyn SpareSource>,
-        heartbeat: Option<Heartbeat>,
+        settings: SpareSettings,
         reuse: bool,
     ) -> Result<Arc<Entrance>> {
         let local_addr = listener
@@ -99,7 +122,8 @@ impl Entrance {
         let entrance = Arc::new(Entrance {
             rt,
             source,
-            heartbeat,
+            heartbeat: settings.heartbeat,
+            linger: settings.linger,
             reuse,
             local_addr,
             queue_tx,
@@ -121,6 +145,11 @@ impl Entrance {
     /// The address the entrance listens on.
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// Spare websockets held open and waiting for a connection now.
+    pub fn idle_spares(&self) -> usize {
+        self.lock().idle
     }
 
     /// Completes once the first spare is ready (or the entrance stopped).
@@ -293,85 +322,5 @@ impl Entrance {
     async fn pause(&self, duration: Duration) -> bool {
         let sleep = self.rt.sleep(duration);
         matches!(select(sleep, self.winding_down()).await, Either::Left(_))
-    }
-
-    fn hold(self: &Arc<Self>, ws: WebSocket) {
-        if self.stop.is_fired() || self.draining.is_fired() {
-            return;
-        }
-        self.lock().idle += 1;
-        self.ready.fire();
-        let entrance = Arc::clone(self);
-        spawn_tracked(&*self.rt, &self.tasks, async move {
-            let stop = entrance.stop.wait();
-            let work = std::pin::pin!(entrance.hold_spare(ws));
-            select(work, stop).await;
-        });
-    }
-
-    /// Keeps a spare alive until a connection takes it, then pumps that connection.
-    async fn hold_spare(self: &Arc<Self>, mut ws: WebSocket) {
-        let conn = loop {
-            let gone = {
-                let take = std::pin::pin!(self.queue_rx.recv());
-                let frame = std::pin::pin!(next_frame(&*self.rt, &mut ws, self.heartbeat));
-                match select(take, frame).await {
-                    Either::Left((Ok(conn), _)) => break conn,
-                    Either::Left((Err(_), _)) => return,
-                    Either::Right((None, _)) => None,
-                    Either::Right((Some(frame), _)) => {
-                        match idle::on_frame(End::Entrance, &frame) {
-                            Verdict::Wait => continue,
-                            Verdict::Closed => None,
-                            Verdict::Start | Verdict::OutOfStep => Some(frame),
-                        }
-                    }
-                }
-            };
-            // The spare is gone: closed by the other side, failed, silent, or
-            // sent something for no connection (then we close it).
-            if let Some(frame) = gone {
-                log::debug!(
-                    "entrance {}: a {} frame on an idle spare; closing it",
-                    self.local_addr,
-                    idle::kind(&frame)
-                );
-                let _ = crate::runtime::timeout(&*self.rt, CLOSE_GRACE, ws.close(None)).await;
-            } else {
-                log::debug!("entrance {}: a spare websocket closed", self.local_addr);
-            }
-            self.lock().idle -= 1;
-            if self.pause(RETRY_DELAY).await {
-                self.replenish();
-            }
-            return;
-        };
-        {
-            let mut spares = self.lock();
-            spares.idle -= 1;
-            spares.waiting = spares.waiting.saturating_sub(1);
-        }
-        self.replenish();
-        if ws.send(Message::Text(START_MESSAGE.into())).await.is_err() {
-            // The spare died unnoticed: give the connection to another one.
-            self.lock().waiting += 1;
-            self.replenish();
-            let _ = self.queue_tx.send(conn).await;
-            return;
-        }
-        let handed_back = pump(
-            &*self.rt,
-            ws,
-            conn,
-            self.heartbeat,
-            self.stop.wait(),
-            self.reuse,
-        )
-        .await;
-        if let Some(ws) = handed_back {
-            if self.lock().idle < MAX_IDLE {
-                self.hold(ws);
-            }
-        }
     }
 }
