@@ -90,13 +90,58 @@ where
 /// peer's end marker.
 async fn wait_for_end(receiver: &mut WsReceiver) -> Option<()> {
     while let Some(message) = receiver.next().await {
-        match message.ok()? {
-            Message::Text(text) if text.as_str() == END_MESSAGE => return Some(()),
-            Message::Close(_) => return None,
-            _ => {}
+        match while_ending(&message.ok()?) {
+            Ending::Discard => {}
+            Ending::Ended => return Some(()),
+            Ending::Gone => return None,
         }
     }
     None
+}
+
+/// What a frame does to a websocket whose connection is ending: ours sent
+/// its end marker and waits for the other side's.
+#[derive(Debug, PartialEq, Eq)]
+enum Ending {
+    /// In flight for the finished connection (data, control frames): dropped.
+    Discard,
+    /// The other side's end marker: the websocket is clean again.
+    Ended,
+    /// Closed: it is not handed back.
+    Gone,
+}
+
+fn while_ending(frame: &Message) -> Ending {
+    match frame {
+        Message::Text(text) if text.as_str() == END_MESSAGE => Ending::Ended,
+        Message::Close(_) => Ending::Gone,
+        _ => Ending::Discard,
+    }
+}
+
+/// What a frame does to a websocket that carries a connection.
+#[derive(Debug, PartialEq, Eq)]
+enum Pumping {
+    /// Bytes for the TCP connection.
+    Write(bytes::Bytes),
+    /// Nothing for the connection: a ping or pong (tungstenite answers pings),
+    /// an empty binary frame (1.0.x sends one at EOF), a text frame other than
+    /// the end marker (1.0.x's `pasten` rules allow them).
+    Skip,
+    /// The other side's end marker (between our own ends only).
+    PeerEnded,
+    /// Closed.
+    Gone,
+}
+
+fn while_pumping(frame: Message, reuse: bool) -> Pumping {
+    match frame {
+        Message::Binary(data) if data.is_empty() => Pumping::Skip,
+        Message::Binary(data) => Pumping::Write(data),
+        Message::Text(text) if reuse && text.as_str() == END_MESSAGE => Pumping::PeerEnded,
+        Message::Close(_) => Pumping::Gone,
+        Message::Text(_) | Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => Pumping::Skip,
+    }
 }
 
 async fn tcp_to_ws(mut tcp: ReadHalf<BoxConn>, sender: &Mutex<WsSender>) {
@@ -133,26 +178,81 @@ async fn ws_to_tcp(
 ) -> Down {
     while let Some(message) = receiver.next().await {
         activity.bump();
-        match message {
-            Ok(Message::Binary(data)) => {
-                if data.is_empty() {
-                    continue;
-                }
+        let frame = match message {
+            Ok(frame) => frame,
+            Err(err) => {
+                log::debug!("websocket receive failed: {err}");
+                return Down::Gone;
+            }
+        };
+        match while_pumping(frame, reuse) {
+            Pumping::Write(data) => {
                 if let Err(err) = tcp.write_all(&data).await {
                     log::debug!("tunnelled connection write failed: {err}");
                     return Down::Gone;
                 }
             }
-            Ok(Message::Text(text)) if reuse && text.as_str() == END_MESSAGE => {
-                return Down::PeerEnded
-            }
-            Ok(Message::Close(_)) => return Down::Gone,
-            Ok(_) => {}
-            Err(err) => {
-                log::debug!("websocket receive failed: {err}");
-                return Down::Gone;
-            }
+            Pumping::Skip => {}
+            Pumping::PeerEnded => return Down::PeerEnded,
+            Pumping::Gone => return Down::Gone,
         }
     }
     Down::Gone
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::START_MESSAGE;
+
+    #[test]
+    fn while_pumping_only_data_reaches_the_connection() {
+        let data = bytes::Bytes::from_static(b"SSH-2.0-x\r\n");
+        for reuse in [true, false] {
+            assert_eq!(
+                while_pumping(Message::Binary(data.clone()), reuse),
+                Pumping::Write(data.clone())
+            );
+            for skipped in [
+                Message::Binary(Default::default()),
+                Message::Text(START_MESSAGE.into()),
+                Message::Text("other".into()),
+                Message::Ping(Default::default()),
+                Message::Pong(Default::default()),
+            ] {
+                assert_eq!(
+                    while_pumping(skipped.clone(), reuse),
+                    Pumping::Skip,
+                    "{skipped:?}"
+                );
+            }
+            assert_eq!(while_pumping(Message::Close(None), reuse), Pumping::Gone);
+        }
+    }
+
+    #[test]
+    fn while_pumping_the_end_marker_ends_only_between_our_own_ends() {
+        let end = || Message::Text(END_MESSAGE.into());
+        assert_eq!(while_pumping(end(), true), Pumping::PeerEnded);
+        // A 1.0.x peer never sends it; if a text frame says so, it is just text.
+        assert_eq!(while_pumping(end(), false), Pumping::Skip);
+    }
+
+    #[test]
+    fn while_ending_everything_but_the_marker_or_a_close_is_dropped() {
+        assert_eq!(
+            while_ending(&Message::Text(END_MESSAGE.into())),
+            Ending::Ended
+        );
+        assert_eq!(while_ending(&Message::Close(None)), Ending::Gone);
+        for dropped in [
+            Message::Binary(b"late".to_vec().into()),
+            Message::Binary(Default::default()),
+            Message::Text(START_MESSAGE.into()),
+            Message::Ping(Default::default()),
+            Message::Pong(Default::default()),
+        ] {
+            assert_eq!(while_ending(&dropped), Ending::Discard, "{dropped:?}");
+        }
+    }
 }
