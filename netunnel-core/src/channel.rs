@@ -107,7 +107,7 @@ impl Channel {
         }
         match rx.await {
             Ok((data, None)) => Ok(data),
-            Ok((_, Some(error))) => Err(Error::Remote(error)),
+            Ok((_, Some(error))) => Err(Error::remote(error)),
             Err(_) => Err(Error::ChannelClosed),
         }
     }

@@ -1,9 +1,67 @@
-//! The library's error type.
+//! The library's error type and its stable kinds.
 
 use std::io;
 
+/// What kind of failure an [`Error`] is. Field-less and stable: HTTP statuses,
+/// C result codes and Python exception classes are all derived from it, so a
+/// variant is never renumbered or removed (new ones may be added).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// A local socket or file operation failed.
+    Io,
+    /// The server could not be reached, or the connection to it failed.
+    Connection,
+    /// The server refused the request (a JSON `error`, or an error status).
+    Refused,
+    /// The request or a setting was malformed.
+    BadRequest,
+    /// An object does not exist.
+    NotFound,
+    /// A tunnel destination or entrance is not in the server's allow-list.
+    NotAllowed,
+    /// Authentication failed or was refused.
+    Unauthorized,
+    /// A request body or header is larger than the server accepts.
+    TooLarge,
+    /// The control channel is closed (or the client is not connected).
+    ChannelClosed,
+    /// An operation did not complete in time.
+    Timeout,
+    /// The other side does not follow the protocol.
+    Protocol,
+    /// A URL, file or setting given to the library is not usable.
+    Config,
+}
+
+impl ErrorKind {
+    /// The HTTP status a server answers with for this kind.
+    pub fn http_status(self) -> u16 {
+        match self {
+            ErrorKind::BadRequest | ErrorKind::NotAllowed | ErrorKind::Config => 400,
+            ErrorKind::Unauthorized => 403,
+            ErrorKind::NotFound => 404,
+            ErrorKind::TooLarge => 413,
+            _ => 500,
+        }
+    }
+
+    /// The kind a server's refusal with HTTP `status` stands for. NETunnel
+    /// 1.0.x answers most errors with 500, which stays a plain refusal.
+    pub fn from_http_status(status: u16) -> ErrorKind {
+        match status {
+            400 => ErrorKind::BadRequest,
+            401 | 403 => ErrorKind::Unauthorized,
+            404 => ErrorKind::NotFound,
+            413 | 431 => ErrorKind::TooLarge,
+            _ => ErrorKind::Refused,
+        }
+    }
+}
+
 /// Everything that can go wrong in the core, the server and the client.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// A socket operation failed. (The cause is part of the message rather than
     /// a `source`, so error chains do not print it twice.)
@@ -16,10 +74,19 @@ pub enum Error {
     },
     /// A websocket failed or closed unexpectedly.
     #[error("websocket error: {0}")]
-    WebSocket(#[from] Box<async_tungstenite::tungstenite::Error>),
-    /// The remote side answered with an `error` (REST JSON or control-channel response).
+    WebSocket(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The server could not be reached or its answer could not be read.
     #[error("{0}")]
-    Remote(String),
+    Connection(String),
+    /// The remote side answered with an error (REST JSON or a control-channel
+    /// response): its message, and the HTTP status when there was one.
+    #[error("{message}")]
+    Remote {
+        /// The HTTP status of the answer (`None`: a control-channel response).
+        status: Option<u16>,
+        /// What the server said.
+        message: String,
+    },
     /// The remote answered something that does not follow the protocol.
     #[error("protocol error: {0}")]
     Protocol(String),
@@ -32,6 +99,12 @@ pub enum Error {
     /// A tunnel destination or entrance is refused by the server's allow-list.
     #[error("{0}")]
     NotAllowed(String),
+    /// Authentication failed (maps to HTTP 403 on the server).
+    #[error("{0}")]
+    Unauthorized(String),
+    /// A request body is larger than allowed (maps to HTTP 413 on the server).
+    #[error("{0}")]
+    TooLarge(String),
     /// The control channel is closed.
     #[error("the control channel is closed")]
     ChannelClosed,
@@ -52,12 +125,46 @@ impl Error {
         }
     }
 
+    /// A refusal from the other side, without an HTTP status.
+    pub fn remote(message: impl Into<String>) -> Self {
+        Error::Remote {
+            status: None,
+            message: message.into(),
+        }
+    }
+
+    /// The stable kind of this error.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::Io { .. } => ErrorKind::Io,
+            Error::WebSocket(_) | Error::Connection(_) => ErrorKind::Connection,
+            Error::Remote {
+                status: Some(status),
+                ..
+            } => ErrorKind::from_http_status(*status),
+            Error::Remote { status: None, .. } => ErrorKind::Refused,
+            Error::Protocol(_) => ErrorKind::Protocol,
+            Error::BadRequest(_) => ErrorKind::BadRequest,
+            Error::NotFound(_) => ErrorKind::NotFound,
+            Error::NotAllowed(_) => ErrorKind::NotAllowed,
+            Error::Unauthorized(_) => ErrorKind::Unauthorized,
+            Error::TooLarge(_) => ErrorKind::TooLarge,
+            Error::ChannelClosed => ErrorKind::ChannelClosed,
+            Error::Timeout(_) => ErrorKind::Timeout,
+            Error::Config(_) => ErrorKind::Config,
+        }
+    }
+
     /// The HTTP status a server answers with for this error.
     pub fn http_status(&self) -> u16 {
+        self.kind().http_status()
+    }
+
+    /// The HTTP status of a server's refusal, when it came with one.
+    pub fn remote_status(&self) -> Option<u16> {
         match self {
-            Error::BadRequest(_) | Error::NotAllowed(_) | Error::Config(_) => 400,
-            Error::NotFound(_) => 404,
-            _ => 500,
+            Error::Remote { status, .. } => *status,
+            _ => None,
         }
     }
 }
@@ -70,3 +177,34 @@ impl From<async_tungstenite::tungstenite::Error> for Error {
 
 /// Result alias for this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_and_statuses_round_trip_where_the_protocol_has_a_status() {
+        for kind in [
+            ErrorKind::BadRequest,
+            ErrorKind::Unauthorized,
+            ErrorKind::NotFound,
+            ErrorKind::TooLarge,
+        ] {
+            assert_eq!(ErrorKind::from_http_status(kind.http_status()), kind);
+        }
+        // 1.0.x answers 500 for most refusals: a refusal, not our fault.
+        assert_eq!(ErrorKind::from_http_status(500), ErrorKind::Refused);
+    }
+
+    #[test]
+    fn a_refusal_keeps_its_status_and_message() {
+        let err = Error::Remote {
+            status: Some(404),
+            message: "unknown peer".into(),
+        };
+        assert_eq!(err.kind(), ErrorKind::NotFound);
+        assert_eq!(err.remote_status(), Some(404));
+        assert_eq!(err.to_string(), "unknown peer");
+        assert_eq!(Error::remote("no").kind(), ErrorKind::Refused);
+    }
+}

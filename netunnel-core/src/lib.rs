@@ -27,7 +27,7 @@ pub mod ws;
 #[cfg(feature = "async-std")]
 pub mod frontend;
 
-pub use error::{Error, Result};
+pub use error::{Error, ErrorKind, Result};
 pub use runtime::{BoxConn, Conn, Listener, Runtime, RuntimeRef};
 
 #[cfg(feature = "async-std")]

@@ -96,7 +96,7 @@ async fn read_status(conn: &mut BoxConn) -> Result<(u16, String)> {
             .await
             .map_err(|err| Error::io("reading the proxy's answer", err))?;
         if n == 0 {
-            return Err(Error::Remote("the proxy closed the connection".into()));
+            return Err(Error::Connection("the proxy closed the connection".into()));
         }
         head.push(byte[0]);
     }
@@ -161,7 +161,7 @@ pub async fn connect_via(
         );
         let (status, reason) = ask(&mut conn, &request).await?;
         if !(200..300).contains(&status) {
-            return Err(Error::Remote(format!(
+            return Err(Error::Connection(format!(
                 "the proxy {} refused CONNECT {target}: {status} {reason}",
                 redact_url(&proxy.url)
             )));
@@ -186,7 +186,7 @@ pub async fn check(rt: &dyn Runtime, proxy: &ProxySettings, test_url: &str) -> R
         // for http:// test URLs below.
         "https" => match connect_via(rt, proxy, &host, port).await {
             Ok(_) => Ok(()),
-            Err(err @ (Error::Io { .. } | Error::Remote(_))) => {
+            Err(err @ (Error::Io { .. } | Error::Connection(_))) => {
                 Err(Error::BadRequest(err.to_string()))
             }
             Err(other) => Err(other),

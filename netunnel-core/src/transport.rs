@@ -44,10 +44,7 @@ impl Reply {
     pub fn json(&self) -> Result<serde_json::Value> {
         if self.body.iter().all(u8::is_ascii_whitespace) {
             if self.status >= 400 {
-                return Err(Error::Remote(format!(
-                    "server answered HTTP {}",
-                    self.status
-                )));
+                return Err(self.refusal(format!("server answered HTTP {}", self.status)));
             }
             return Ok(serde_json::Value::Null);
         }
@@ -58,21 +55,28 @@ impl Reply {
                         serde_json::Value::String(text) => text.clone(),
                         other => other.to_string(),
                     };
-                    return Err(Error::Remote(text));
+                    return Err(self.refusal(text));
                 }
                 if self.status >= 400 {
-                    return Err(Error::Remote(format!(
-                        "server answered HTTP {}: {value}",
-                        self.status
-                    )));
+                    return Err(
+                        self.refusal(format!("server answered HTTP {}: {value}", self.status))
+                    );
                 }
                 Ok(value)
             }
-            Err(_) => Err(Error::Remote(format!(
+            Err(_) => Err(self.refusal(format!(
                 "server answered HTTP {}: {}",
                 self.status,
                 String::from_utf8_lossy(&self.body).trim()
             ))),
+        }
+    }
+
+    /// A refusal carrying this answer's status.
+    fn refusal(&self, message: String) -> Error {
+        Error::Remote {
+            status: Some(self.status),
+            message,
         }
     }
 

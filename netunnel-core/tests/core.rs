@@ -123,7 +123,9 @@ fn channel_correlates_requests_and_responses() {
                 assert!(answer.is_ok(), "{answer:?}");
             } else {
                 match answer {
-                    Err(Error::Remote(text)) => assert!(text.contains(&format!("`{tunnel_id}`"))),
+                    Err(Error::Remote { message, .. }) => {
+                        assert!(message.contains(&format!("`{tunnel_id}`")))
+                    }
                     other => panic!("unexpected {other:?}"),
                 }
             }

@@ -243,9 +243,10 @@ impl ClientAuth for SecretClientAuth {
                 .request(Method::Post, "/authenticate".into(), Some(body))
                 .await?;
             let answer = reply.json().map_err(|err| match err {
-                Error::Remote(text) if !text.contains("authentication failed") => {
-                    Error::Remote(format!("authentication failed: {text}"))
+                Error::Remote { message, .. } if !message.contains("authentication failed") => {
+                    Error::Unauthorized(format!("authentication failed: {message}"))
                 }
+                Error::Remote { message, .. } => Error::Unauthorized(message),
                 other => other,
             })?;
             let token = answer.get("token").and_then(Value::as_str).ok_or_else(|| {
@@ -273,7 +274,7 @@ impl ClientAuth for SecretClientAuth {
         Box::pin(async move {
             let (token, _) = self
                 .current()
-                .ok_or_else(|| Error::Remote("not authenticated".into()))?;
+                .ok_or_else(|| Error::Unauthorized("not authenticated".into()))?;
             Ok(vec![("Authorization".into(), format!("Bearer {token}"))])
         })
     }

@@ -302,8 +302,9 @@ impl Client {
             .request(Method::Get, "/version".into(), None)
             .await?;
         if reply.status >= 400 {
-            return Err(reply.json().err().unwrap_or_else(|| {
-                Error::Remote(format!("server answered HTTP {}", reply.status))
+            return Err(reply.json().err().unwrap_or_else(|| Error::Remote {
+                status: Some(reply.status),
+                message: format!("server answered HTTP {}", reply.status),
             }));
         }
         Ok(String::from_utf8_lossy(&reply.body).trim().to_string())

@@ -74,7 +74,7 @@ pub enum ConfigError {
     /// A secret in the configuration, or the key itself, is not usable.
     #[error("{setting}: {source}")]
     Secret {
-        /// The setting (e.g. `http_proxy.password`, `--secret-key`).
+        /// The setting (e.g. `http_proxy.password`, `NETUNNEL_SECRET_KEY`).
         setting: String,
         /// Why.
         #[source]
@@ -249,7 +249,7 @@ impl ConfigStore {
         let flag_key = flag_key
             .map(|text| {
                 SecretKey::parse(text).map_err(|source| ConfigError::Secret {
-                    setting: "--secret-key".into(),
+                    setting: "the given secret key".into(),
                     source,
                 })
             })

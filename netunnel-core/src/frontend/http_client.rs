@@ -157,10 +157,10 @@ impl HttpTransport {
         }
         let conn = self.connect().await?;
         let mut response = async_h1::connect(conn, request).await.map_err(|err| {
-            Error::Remote(format!("HTTP request to {} failed: {err}", self.describe()))
+            Error::Connection(format!("HTTP request to {} failed: {err}", self.describe()))
         })?;
         let body = response.body_bytes().await.map_err(|err| {
-            Error::Remote(format!(
+            Error::Connection(format!(
                 "reading the answer of {} failed: {err}",
                 self.describe()
             ))

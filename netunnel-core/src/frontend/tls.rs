@@ -161,9 +161,7 @@ pub async fn connect(
         .map_err(|err| {
             let text = err.to_string();
             if text.contains("certificate") || text.contains("Certificate") {
-                Error::Remote(format!(
-                    "TLS certificate of {host} not trusted ({text}); use --ca-cert to trust its CA, or --no-ssl-validate"
-                ))
+                Error::Connection(format!("TLS certificate of {host} not trusted ({text})"))
             } else {
                 Error::io(format!("TLS handshake with {host} failed"), err)
             }

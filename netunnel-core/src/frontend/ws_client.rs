@@ -66,16 +66,19 @@ pub(super) async fn upgrade(
         let body = read_body(&mut conn, rest, &head).await;
         let body = String::from_utf8_lossy(&body);
         let body = body.trim();
-        return Err(Error::Remote(format!(
-            "the server refused the websocket {path}: HTTP {} {}{}",
-            head.status,
-            head.reason,
-            if body.is_empty() {
-                String::new()
-            } else {
-                format!(" {body}")
-            }
-        )));
+        return Err(Error::Remote {
+            status: Some(head.status),
+            message: format!(
+                "the server refused the websocket {path}: HTTP {} {}{}",
+                head.status,
+                head.reason,
+                if body.is_empty() {
+                    String::new()
+                } else {
+                    format!(" {body}")
+                }
+            ),
+        });
     }
     let upgraded = head
         .header("Upgrade")

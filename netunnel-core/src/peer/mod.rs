@@ -306,7 +306,7 @@ impl PeerManager {
         );
         let outcome = first_rx
             .await
-            .unwrap_or_else(|_| Err(Error::Remote("the static tunnel stopped".into())));
+            .unwrap_or_else(|_| Err(Error::remote("the static tunnel stopped")));
         if let Err(err) = outcome {
             runner.stop(&self.rt).await;
             return Err(Error::BadRequest(format!(

@@ -99,7 +99,24 @@ fn main() {
         Command::Config(command) => config_cmd::run(command),
     };
     if let Err(err) = result {
-        eprintln!("error: {err:#}");
+        eprintln!("error: {err:#}{}", hint(&err));
         std::process::exit(1);
+    }
+}
+
+/// What to try next, for errors the library reports without naming our flags.
+fn hint(err: &anyhow::Error) -> &'static str {
+    let untrusted = err.chain().any(|cause| {
+        cause
+            .downcast_ref::<netunnel_core::Error>()
+            .is_some_and(|err| {
+                err.kind() == netunnel_core::ErrorKind::Connection
+                    && err.to_string().contains("not trusted")
+            })
+    });
+    if untrusted {
+        "; use --ca-cert to trust its CA, or --no-ssl-validate"
+    } else {
+        ""
     }
 }
