@@ -386,44 +386,106 @@ fn pings_in_the_middle_of_a_slow_transfer_change_no_byte() {
 #[test]
 fn spares_left_by_a_burst_are_let_go_down_to_one() {
     on_every_runtime(|rt| async move {
-        let echo = echo_service(&rt).await;
-        // The spares linger one (fast) heartbeat interval.
-        let (entrance, exit, _) = tunnel_with(&rt, echo, true, Some(FAST), None).await;
+        let (far_ends, spares) = async_channel::unbounded();
+        let source = Arc::new(Pairs {
+            rt: rt.clone(),
+            far_ends,
+        });
+        let listener = rt.listen("127.0.0.1".into(), 0).await.unwrap();
+        let settings = SpareSettings {
+            heartbeat: None,
+            linger: Duration::from_millis(300),
+        };
+        let entrance = Entrance::start(rt.clone(), listener, source, settings, true).unwrap();
+        with_deadline(&rt, entrance.wait_ready()).await;
         let port = entrance.local_addr().port();
-        // Ten connections at once, each on a spare of its own.
-        let mut open = Vec::new();
-        for _ in 0..10 {
-            let mut conn = rt.connect("127.0.0.1".into(), port).await.unwrap();
-            conn.write_all(b"x").await.unwrap();
-            let mut byte = [0u8; 1];
-            with_deadline(&rt, conn.read_exact(&mut byte))
-                .await
-                .unwrap();
-            open.push(conn);
+        // Four connections at once, each on a spare of its own; the test is
+        // each spare's exit: it answers `pasten`, then ends the connection.
+        let mut apps = Vec::new();
+        let mut exits = Vec::new();
+        for _ in 0..4 {
+            apps.push(rt.connect("127.0.0.1".into(), port).await.unwrap());
+            let mut far = with_deadline(&rt, spares.recv()).await.unwrap();
+            read_until(&rt, &mut far, Message::Text(START_MESSAGE.into())).await;
+            exits.push(far);
         }
-        drop(open);
-        // Their websockets come back as spares; the surplus is closed.
-        with_deadline(&rt, async {
-            while entrance.idle_spares() != 1 {
-                rt.sleep(Duration::from_millis(10)).await;
+        for far in &mut exits {
+            far.send(Message::Text(END_MESSAGE.into())).await.unwrap();
+            read_until(&rt, far, Message::Text(END_MESSAGE.into())).await;
+        }
+        // Every websocket came back (plus the ones opened meanwhile)...
+        let back = with_deadline(&rt, async {
+            loop {
+                let idle = entrance.idle_spares();
+                if idle >= 4 {
+                    return idle;
+                }
+                rt.sleep(Duration::from_millis(5)).await;
             }
         })
         .await;
-        // (It may read 1 before the burst's websockets are back: look again later.)
-        rt.sleep(FAST.idle * 10).await;
+        assert!(back >= 4);
+        // ...and all but one are closed once they lingered, never all of them.
+        let mut closed = 0;
+        let mut far_ends: Vec<WebSocket> = exits;
+        while let Ok(far) = spares.try_recv() {
+            far_ends.push(far);
+        }
+        let total = far_ends.len();
+        with_deadline(&rt, async {
+            for far in &mut far_ends {
+                let closes = async {
+                    loop {
+                        match far.next().await {
+                            Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
+                            Some(Ok(_)) => continue,
+                        }
+                    }
+                };
+                if netunnel_core::runtime::timeout(&*rt, Duration::from_secs(2), closes)
+                    .await
+                    .is_some()
+                {
+                    closed += 1;
+                }
+                assert!(entrance.idle_spares() >= 1, "every spare was let go");
+            }
+        })
+        .await;
         assert_eq!(
-            entrance.idle_spares(),
-            1,
-            "spares idle long after the burst: one should be left"
+            closed,
+            total - 1,
+            "of {total} spares, all but one should close"
         );
-        let mut conn = rt.connect("127.0.0.1".into(), port).await.unwrap();
-        conn.write_all(b"still").await.unwrap();
-        let mut back = [0u8; 5];
-        with_deadline(&rt, conn.read_exact(&mut back))
-            .await
-            .unwrap();
-        assert_eq!(&back, b"still");
+        assert_eq!(entrance.idle_spares(), 1);
+        drop(apps);
         entrance.stop();
-        exit.stop();
+    });
+}
+
+#[test]
+fn an_idle_spare_whose_peer_went_silent_is_replaced() {
+    on_every_runtime(|rt| async move {
+        let (far_ends, spares) = async_channel::unbounded();
+        let source = Arc::new(Pairs {
+            rt: rt.clone(),
+            far_ends,
+        });
+        let listener = rt.listen("127.0.0.1".into(), 0).await.unwrap();
+        // Linger as long as the heartbeat, as our ends have it.
+        let settings = SpareSettings::new(Some(FAST));
+        let entrance = Entrance::start(rt.clone(), listener, source, settings, true).unwrap();
+        with_deadline(&rt, entrance.wait_ready()).await;
+        // The far end never reads, so it never answers the spare's ping.
+        let silent = spares.recv().await.unwrap();
+        let started = Instant::now();
+        let replacement = with_deadline(&rt, spares.recv()).await.unwrap();
+        let took = started.elapsed();
+        assert!(
+            took < (FAST.idle + FAST.timeout) * 4,
+            "a silent spare was replaced only after {took:?}"
+        );
+        drop((silent, replacement));
+        entrance.stop();
     });
 }

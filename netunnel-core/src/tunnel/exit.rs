@@ -104,8 +104,9 @@ impl Exit {
 
     /// Waits on an idle websocket (fresh, or handed back by its last
     /// connection) until the entrance announces a connection with `pasten`:
-    /// `true`. `false` when the websocket closed, failed, stopped answering,
-    /// fell out of step, or the exit is draining; it is closed then.
+    /// `true`. `false` when the websocket closed, failed or stopped answering
+    /// (it is dropped), or fell out of step or the exit is draining (we close
+    /// it).
     async fn wait_for_start(&self, ws: &mut WebSocket) -> bool {
         loop {
             let frame = {

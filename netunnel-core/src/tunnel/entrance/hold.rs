@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use async_tungstenite::tungstenite::Message;
-use futures::future::{select, BoxFuture, Either};
+use futures::future::{select, Either};
 
 use super::{Entrance, CLOSE_GRACE, MAX_IDLE, MIN_SPARES, RETRY_DELAY};
 use crate::pump::pump;
@@ -22,8 +22,8 @@ enum Woken {
     Stopped,
     /// A frame, or `None` when the websocket closed, failed or went silent.
     Frame(Option<Message>),
-    /// The spare sat idle for `linger`.
-    Lingered,
+    /// The spare sat idle for `linger` and is not needed: it was counted out.
+    Surplus,
 }
 
 impl Entrance {
@@ -31,19 +31,16 @@ impl Entrance {
     /// is gone (`None`): stopped, closed by the other side, failed, silent,
     /// out of step, or not needed once `linger` passed.
     async fn hold_idle(self: &Arc<Self>, ws: &mut WebSocket) -> Option<BoxConn> {
-        let mut linger = self.rt.sleep(self.linger);
+        // One for the whole wait: the heartbeat's own state lives in
+        // `next_frame`, which only a frame (a sign of life) may restart.
+        let mut surplus = std::pin::pin!(self.surplus());
         loop {
-            let stray = match self.wait_idle(ws, &mut linger).await {
+            let stray = match self.wait_idle(ws, &mut surplus).await {
                 Woken::Taken(conn) => return Some(conn),
                 Woken::Stopped => return None,
-                Woken::Lingered => {
-                    if self.let_go_of_one() {
-                        let _ =
-                            crate::runtime::timeout(&*self.rt, CLOSE_GRACE, ws.close(None)).await;
-                        return None;
-                    }
-                    linger = self.rt.sleep(self.linger);
-                    continue;
+                Woken::Surplus => {
+                    let _ = crate::runtime::timeout(&*self.rt, CLOSE_GRACE, ws.close(None)).await;
+                    return None;
                 }
                 Woken::Frame(None) => None,
                 Woken::Frame(Some(frame)) => match idle::on_frame(End::Entrance, &frame) {
@@ -52,6 +49,9 @@ impl Entrance {
                     Verdict::Start | Verdict::OutOfStep => Some(frame),
                 },
             };
+            // Counted out before the close, which may take a while: meanwhile
+            // no other spare may think itself surplus because of this one.
+            self.lock().idle -= 1;
             if let Some(frame) = stray {
                 log::debug!(
                     "entrance {}: a {} frame on an idle spare; closing it",
@@ -62,7 +62,6 @@ impl Entrance {
             } else {
                 log::debug!("entrance {}: a spare websocket closed", self.local_addr);
             }
-            self.lock().idle -= 1;
             if self.pause(RETRY_DELAY).await {
                 self.replenish();
             }
@@ -71,14 +70,28 @@ impl Entrance {
     }
 
     /// Waits for whichever comes first on an idle spare.
-    async fn wait_idle(&self, ws: &mut WebSocket, linger: &mut BoxFuture<'static, ()>) -> Woken {
+    async fn wait_idle<S>(&self, ws: &mut WebSocket, surplus: &mut S) -> Woken
+    where
+        S: std::future::Future<Output = ()> + Unpin,
+    {
         let take = std::pin::pin!(self.queue_rx.recv());
         let frame = std::pin::pin!(next_frame(&*self.rt, ws, self.heartbeat));
-        match select(select(take, frame), linger).await {
+        match select(select(take, frame), surplus).await {
             Either::Left((Either::Left((Ok(conn), _)), _)) => Woken::Taken(conn),
             Either::Left((Either::Left((Err(_), _)), _)) => Woken::Stopped,
             Either::Left((Either::Right((frame, _)), _)) => Woken::Frame(frame),
-            Either::Right(((), _)) => Woken::Lingered,
+            Either::Right(((), _)) => Woken::Surplus,
+        }
+    }
+
+    /// Completes once this spare has sat idle for a whole `linger` while it
+    /// was not needed; it is then counted out (see `let_go_of_one`).
+    async fn surplus(&self) {
+        loop {
+            self.rt.sleep(self.linger).await;
+            if self.let_go_of_one() {
+                return;
+            }
         }
     }
 
