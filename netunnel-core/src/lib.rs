@@ -31,7 +31,15 @@ pub use error::{Error, ErrorKind, Result};
 pub use runtime::{BoxConn, Conn, Listener, Runtime, RuntimeRef};
 
 #[cfg(feature = "async-std")]
-pub use frontend::{AsyncStdRuntime, HttpConnector, HttpTransport, ServerHandle, TransportOptions};
+pub use frontend::{
+    AsyncStdRuntime, HttpConnector, HttpTransport, Server, ServerHandle, ServerOptions,
+    TransportOptions,
+};
 
 /// This implementation's version, reported in `POST /channels` and `GET /version`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// The README's example, compiled and run by `cargo test --doc`.
+#[cfg(all(doctest, feature = "async-std"))]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeExample;

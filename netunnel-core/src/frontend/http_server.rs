@@ -14,8 +14,9 @@ use http_types::StatusCode;
 use tide::{Request, Response};
 
 use crate::error::{Error, Result};
+use crate::runtime::RuntimeRef;
 use crate::server::ServerCore;
-use crate::sync::StopSignal;
+use crate::sync::{StopSignal, TaskTracker};
 use crate::wire::{CreateTunnel, ErrorBody};
 use crate::ws::{self, WebSocket};
 
@@ -32,6 +33,8 @@ pub struct ServerHandle {
     core: Arc<ServerCore>,
     local_addr: SocketAddr,
     stop: Arc<StopSignal>,
+    /// The accept loop, which owns the listener.
+    listening: Arc<TaskTracker>,
 }
 
 impl ServerHandle {
@@ -58,11 +61,19 @@ impl ServerHandle {
         let stop = Arc::new(StopSignal::new());
         let stopped = stop.wait();
         let tls = tls.map(futures_rustls::TlsAcceptor::from);
-        async_std::task::spawn(accept_loop(listener, app, tls, stopped));
+        let rt = Arc::clone(core.runtime());
+        let listening = Arc::new(TaskTracker::new());
+        let token = listening.token();
+        let looping = Arc::clone(&rt);
+        rt.spawn(Box::pin(async move {
+            accept_loop(looping, listener, app, tls, stopped).await;
+            drop(token);
+        }));
         Ok(ServerHandle {
             core,
             local_addr,
             stop,
+            listening,
         })
     }
 
@@ -82,10 +93,12 @@ impl ServerHandle {
         self.core.close_all();
     }
 
-    /// [`ServerHandle::shutdown`], and stops every static tunnel.
+    /// [`ServerHandle::shutdown`], stops every static tunnel, and returns once
+    /// the listener is closed.
     pub async fn stop(&self) {
         self.shutdown();
         self.core.peers().stop_all().await;
+        self.listening.wait().await;
     }
 }
 
@@ -108,6 +121,7 @@ where
 }
 
 async fn accept_loop(
+    rt: RuntimeRef,
     listener: TcpListener,
     app: Arc<tide::Server<State>>,
     tls: Option<futures_rustls::TlsAcceptor>,
@@ -123,27 +137,29 @@ async fn accept_loop(
             Ok(pair) => pair,
             Err(err) => {
                 log::warn!("cannot accept an HTTP connection: {err}");
-                async_std::task::sleep(std::time::Duration::from_millis(50)).await;
+                rt.sleep(std::time::Duration::from_millis(50)).await;
                 continue;
             }
         };
         let _ = stream.set_nodelay(true);
         let app = Arc::clone(&app);
         let tls = tls.clone();
-        async_std::task::spawn(async move {
+        let handshakes = Arc::clone(&rt);
+        rt.spawn(Box::pin(async move {
             let Some(acceptor) = tls else {
                 return serve_http(stream, app).await;
             };
-            match async_std::future::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
-                Ok(Ok(tls_stream)) => {
+            let handshake = acceptor.accept(stream);
+            match crate::runtime::timeout(&*handshakes, TLS_HANDSHAKE_TIMEOUT, handshake).await {
+                Some(Ok(tls_stream)) => {
                     // async-h1 needs a clonable stream; the TLS stream is shared.
                     let shared = async_dup::Arc::new(async_dup::Mutex::new(tls_stream));
                     serve_http(shared, app).await;
                 }
-                Ok(Err(err)) => log::debug!("TLS handshake failed: {err}"),
-                Err(_) => log::debug!("TLS handshake timed out"),
+                Some(Err(err)) => log::debug!("TLS handshake failed: {err}"),
+                None => log::debug!("TLS handshake timed out"),
             }
-        });
+        }));
     }
 }
 
@@ -371,12 +387,12 @@ where
     res.insert_header("Connection", "Upgrade");
     res.insert_header("Sec-WebSocket-Accept", derive_accept_key(key.as_bytes()));
     let upgraded = res.recv_upgrade().await;
-    async_std::task::spawn(async move {
+    req.state().runtime().spawn(Box::pin(async move {
         if let Some(conn) = upgraded.await {
             let conn = ws::over(Box::new(conn));
             let ws = WebSocketStream::from_raw_socket(conn, Role::Server, Some(ws::config())).await;
             serve(ws).await;
         }
-    });
+    }));
     Ok(res.into())
 }

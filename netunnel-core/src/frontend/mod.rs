@@ -6,6 +6,7 @@ mod http_client;
 mod http_server;
 mod peer_routes;
 mod runtime;
+mod server;
 pub mod tls;
 mod ws_client;
 
@@ -13,3 +14,4 @@ pub use connector::HttpConnector;
 pub use http_client::{HttpTransport, TransportOptions};
 pub use http_server::ServerHandle;
 pub use runtime::AsyncStdRuntime;
+pub use server::{Server, ServerOptions};

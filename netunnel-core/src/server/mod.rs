@@ -90,6 +90,8 @@ pub struct ServerCore {
     settings: Mutex<ServerSettings>,
     channels: Mutex<HashMap<u64, Arc<ServerChannel>>>,
     next_channel: AtomicU64,
+    /// One token per connected channel, for as long as it is served.
+    serving: crate::sync::TaskTracker,
 }
 
 impl std::fmt::Debug for ServerCore {
@@ -122,6 +124,7 @@ impl ServerCore {
             settings: Mutex::new(settings),
             channels: Mutex::new(HashMap::new()),
             next_channel: AtomicU64::new(1),
+            serving: crate::sync::TaskTracker::new(),
         })
     }
 
@@ -236,6 +239,7 @@ impl ServerCore {
         let Ok(entry) = self.channel(cid) else {
             return;
         };
+        let _serving = self.serving.token();
         let (control, receiver) = Channel::new(cid, ws);
         if entry.control.set(Arc::clone(&control)).is_err() {
             log::warn!("channel {cid} connected twice; closing the second websocket");
@@ -294,6 +298,12 @@ impl ServerCore {
             .collect();
         list.sort_by_key(|info| info.id);
         list
+    }
+
+    /// Completes once no channel is being served (after [`ServerCore::close_all`]:
+    /// once every channel and its tunnels have ended).
+    pub async fn wait_channels_closed(&self) {
+        self.serving.wait().await;
     }
 
     /// Closes every channel.

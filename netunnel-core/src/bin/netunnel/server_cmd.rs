@@ -2,13 +2,9 @@
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::time::Duration;
 
 use clap::Args;
-use netunnel_core::config::{process_env, ConfigStore, KeySource};
-use netunnel_core::server::{ServerCore, ServerSettings};
-use netunnel_core::{AsyncStdRuntime, HttpConnector, ServerHandle};
+use netunnel_core::{Server, ServerOptions};
 
 /// Flags of `netunnel server`.
 #[derive(Debug, Args)]
@@ -50,37 +46,24 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
             eprintln!("{warning}");
         }
     }
-    let store = ConfigStore::open(args.config_path.as_deref(), key.as_deref(), &process_env)?;
-    if let Some(path) = store.path() {
-        log::info!("Using configuration file {}", path.display());
+    let mut options = ServerOptions::new()
+        .host(args.hostname)
+        .port(args.port)
+        .auth(args.auth.server()?)
+        .heartbeat(args.heartbeat.heartbeat());
+    if let Some(path) = args.config_path {
+        options = options.config_path(path);
     }
-    if store.key_source() == KeySource::Generated && store.path().is_some() {
-        log::info!("Generated a secret key and stored it in the configuration file");
+    if let Some(key) = key {
+        options = options.secret_key(key);
     }
-    for warning in store.warnings() {
-        log::warn!("{warning}");
+    if let (Some(cert), Some(key)) = (args.tls_cert, args.tls_key) {
+        options = options.tls_files(cert, key);
     }
-    let auth = args.auth.server()?;
-    let rt = AsyncStdRuntime::shared();
-    let connector = HttpConnector::new(Arc::clone(&rt));
-    let settings = ServerSettings {
-        heartbeat: Some(args.heartbeat.heartbeat()),
-        ..ServerSettings::default()
-    };
-    let core = ServerCore::new(rt, settings, Arc::new(store), connector, auth);
-    let tls = match (&args.tls_cert, &args.tls_key) {
-        (Some(cert), Some(key)) => Some(netunnel_core::frontend::tls::server_config(cert, key)?),
-        _ => None,
-    };
-    let scheme = if tls.is_some() { "https" } else { "http" };
-    let handle = ServerHandle::start_with_tls(core, &args.hostname, args.port, tls).await?;
-    log::debug!("serving {scheme}");
-    log::info!("Starting server on {}", handle.local_addr());
-    handle.core().start_peers().await?;
+    let server = Server::start(options).await?;
+    log::debug!("serving {}", server.url());
     let signal = signal.await.unwrap_or(0);
     log::info!("signal {signal} received; shutting down");
-    handle.stop().await;
-    // Give channels a moment to send their close frames.
-    async_std::task::sleep(Duration::from_millis(100)).await;
+    server.stop().await;
     Ok(())
 }

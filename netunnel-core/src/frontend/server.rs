@@ -1,0 +1,246 @@
+//! [`Server`]: a whole NETunnel server (configuration, HTTP, peers) in one
+//! object, the way the CLI, the C library and the Python package start one.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::auth::{NoAuth, ServerAuth};
+use crate::config::{process_env, ConfigStore, KeySource};
+use crate::error::{Error, Result};
+use crate::runtime::RuntimeRef;
+use crate::server::{ChannelInfo, ServerCore, ServerSettings};
+use crate::sync::StopSignal;
+use crate::ws::Heartbeat;
+
+use super::{AsyncStdRuntime, HttpConnector, ServerHandle};
+
+/// How a [`Server`] is set up. Every setting has the default NETunnel 1.0.x
+/// has: `127.0.0.1:4040`, stateless, no TLS, no authentication, 20 s heartbeat.
+#[derive(Clone)]
+pub struct ServerOptions {
+    host: String,
+    port: u16,
+    config_path: Option<PathBuf>,
+    secret_key: Option<String>,
+    tls: Option<(PathBuf, PathBuf)>,
+    auth: Option<Arc<dyn ServerAuth>>,
+    heartbeat: Heartbeat,
+    environment: bool,
+    runtime: Option<RuntimeRef>,
+}
+
+impl std::fmt::Debug for ServerOptions {
+    /// Shows every setting but the secret key.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerOptions")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("config_path", &self.config_path)
+            .field("secret_key", &self.secret_key.as_ref().map(|_| "******"))
+            .field("tls", &self.tls)
+            .field("auth", &self.auth.is_some())
+            .field("heartbeat", &self.heartbeat)
+            .field("environment", &self.environment)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for ServerOptions {
+    fn default() -> Self {
+        ServerOptions {
+            host: "127.0.0.1".into(),
+            port: 4040,
+            config_path: None,
+            secret_key: None,
+            tls: None,
+            auth: None,
+            heartbeat: Heartbeat::default(),
+            environment: true,
+            runtime: None,
+        }
+    }
+}
+
+impl ServerOptions {
+    /// The defaults (see [`ServerOptions`]).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The address to listen on.
+    pub fn host(mut self, host: impl Into<String>) -> Self {
+        self.host = host.into();
+        self
+    }
+
+    /// The port to listen on; 0 picks a free one ([`Server::local_addr`] says which).
+    pub fn port(mut self, port: u16) -> Self {
+        self.port = port;
+        self
+    }
+
+    /// Keeps settings, peers and static tunnels in this JSON file (created if
+    /// missing). Without one the server is stateless.
+    pub fn config_path(mut self, path: impl Into<PathBuf>) -> Self {
+        self.config_path = Some(path.into());
+        self
+    }
+
+    /// The key that encrypts secrets in the configuration (urlsafe base64 of
+    /// 32 bytes); it wins over `NETUNNEL_SECRET_KEY` and the file's own.
+    pub fn secret_key(mut self, key: impl Into<String>) -> Self {
+        self.secret_key = Some(key.into());
+        self
+    }
+
+    /// Serves HTTPS with this PEM certificate chain and private key.
+    pub fn tls_files(mut self, cert: impl Into<PathBuf>, key: impl Into<PathBuf>) -> Self {
+        self.tls = Some((cert.into(), key.into()));
+        self
+    }
+
+    /// Asks `auth` about every request (default: everyone is let in).
+    pub fn auth(mut self, auth: Arc<dyn ServerAuth>) -> Self {
+        self.auth = Some(auth);
+        self
+    }
+
+    /// Pings idle control channels per `heartbeat`.
+    pub fn heartbeat(mut self, heartbeat: Heartbeat) -> Self {
+        self.heartbeat = heartbeat;
+        self
+    }
+
+    /// Whether `NETUNNEL_*` environment variables supply defaults and the
+    /// secret key, as with NETunnel 1.0.x (default `true`).
+    pub fn environment(mut self, read: bool) -> Self {
+        self.environment = read;
+        self
+    }
+
+    /// Runs on `runtime` instead of async-std's global executor.
+    pub fn runtime(mut self, runtime: RuntimeRef) -> Self {
+        self.runtime = Some(runtime);
+        self
+    }
+}
+
+/// A running NETunnel server.
+///
+/// ```
+/// # async_std::task::block_on(async {
+/// use netunnel_core::{Server, ServerOptions};
+///
+/// let server = Server::start(ServerOptions::new().port(0)).await?;
+/// let url = server.url();
+/// assert!(url.starts_with("http://127.0.0.1:"));
+/// assert!(server.channels().is_empty());
+/// server.stop().await;
+/// server.wait().await; // returns at once: it stopped
+/// # Ok::<(), netunnel_core::Error>(())
+/// # }).unwrap();
+/// ```
+#[derive(Debug, Clone)]
+pub struct Server {
+    handle: ServerHandle,
+    scheme: &'static str,
+    stopping: Arc<StopSignal>,
+    stopped: Arc<StopSignal>,
+}
+
+impl Server {
+    /// Opens the configuration, listens, restores the static tunnels of the
+    /// configured peers, and returns once all of that is done.
+    pub async fn start(options: ServerOptions) -> Result<Server> {
+        let rt = options
+            .runtime
+            .clone()
+            .unwrap_or_else(AsyncStdRuntime::shared);
+        let no_env = |_: &str| None;
+        let env: crate::config::EnvLookup<'_> = if options.environment {
+            &process_env
+        } else {
+            &no_env
+        };
+        let store = ConfigStore::open(
+            options.config_path.as_deref(),
+            options.secret_key.as_deref(),
+            env,
+        )
+        .map_err(|err| Error::Config(err.to_string()))?;
+        match store.path() {
+            Some(path) => log::info!("Using configuration file {}", path.display()),
+            None => log::info!("No configuration file: settings live in memory only"),
+        }
+        if store.key_source() == KeySource::Generated && store.path().is_some() {
+            log::info!("Generated a secret key and stored it in the configuration file");
+        }
+        for warning in store.warnings() {
+            log::warn!("{warning}");
+        }
+        let tls = match &options.tls {
+            Some((cert, key)) => Some(super::tls::server_config(cert, key)?),
+            None => None,
+        };
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let settings = ServerSettings {
+            heartbeat: Some(options.heartbeat),
+            ..ServerSettings::default()
+        };
+        let auth = options.auth.clone().unwrap_or_else(|| Arc::new(NoAuth));
+        let connector = HttpConnector::new(Arc::clone(&rt));
+        let core = ServerCore::new(rt, settings, Arc::new(store), connector, auth);
+        let handle = ServerHandle::start_with_tls(core, &options.host, options.port, tls).await?;
+        log::info!("Starting server on {}", handle.local_addr());
+        if let Err(err) = handle.core().start_peers().await {
+            handle.stop().await;
+            return Err(err);
+        }
+        Ok(Server {
+            handle,
+            scheme,
+            stopping: Arc::new(StopSignal::new()),
+            stopped: Arc::new(StopSignal::new()),
+        })
+    }
+
+    /// The address the server listens on (the actual port when 0 was asked).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.handle.local_addr()
+    }
+
+    /// The URL clients reach the server at, e.g. `http://127.0.0.1:4040`.
+    pub fn url(&self) -> String {
+        format!("{}://{}", self.scheme, self.local_addr())
+    }
+
+    /// A snapshot of the channels and their tunnels.
+    pub fn channels(&self) -> Vec<ChannelInfo> {
+        self.handle.core().channels()
+    }
+
+    /// The server's state, for what this facade does not cover.
+    pub fn core(&self) -> &Arc<ServerCore> {
+        self.handle.core()
+    }
+
+    /// Stops listening, closes every channel (their tunnels with them) and
+    /// every static tunnel, and returns once they are gone. Calling it again
+    /// does nothing.
+    pub async fn stop(&self) {
+        if !self.stopping.fire() {
+            // Stopping already, from another call: wait for that one.
+            return self.stopped.wait().await;
+        }
+        self.handle.stop().await;
+        self.handle.core().wait_channels_closed().await;
+        log::info!("Server on {} stopped", self.local_addr());
+        self.stopped.fire();
+    }
+
+    /// Completes once [`Server::stop`] has finished (from any clone).
+    pub async fn wait(&self) {
+        self.stopped.wait().await;
+    }
+}

@@ -1,0 +1,131 @@
+//! `Server` and `ServerOptions`, the embedding API's way to run a server: in
+//! one process, over real loopback sockets.
+#![allow(clippy::unwrap_used)] // Tests panic on unexpected failures by design.
+
+mod support;
+
+use std::sync::Arc;
+
+use netunnel_core::client::{Client, ClientSettings};
+use netunnel_core::{AsyncStdRuntime, ErrorKind, HttpTransport, Server, ServerOptions};
+
+async fn deadline<F: std::future::Future>(future: F) -> F::Output {
+    async_std::future::timeout(support::WAIT, future)
+        .await
+        .expect("timed out")
+}
+
+fn options() -> ServerOptions {
+    ServerOptions::new().port(0).environment(false)
+}
+
+async fn client_of(server: &Server) -> Client {
+    let transport = HttpTransport::new(AsyncStdRuntime::shared(), &server.url()).unwrap();
+    Client::connect(
+        AsyncStdRuntime::shared(),
+        Arc::new(transport),
+        ClientSettings::default(),
+    )
+    .await
+    .unwrap()
+}
+
+#[async_std::test]
+async fn a_server_on_a_free_port_serves_and_stops_completely() {
+    let echo = support::echo_server();
+    let server = deadline(Server::start(options())).await.unwrap();
+    let port = server.local_addr().port();
+    assert_ne!(port, 0);
+    assert_eq!(server.url(), format!("http://127.0.0.1:{port}"));
+    let client = client_of(&server).await;
+    let tunnel = client
+        .open_tunnel_to_server("127.0.0.1", None, "127.0.0.1", echo)
+        .await
+        .unwrap();
+    let entrance = tunnel.info().entrance.1;
+    async_std::task::spawn_blocking(move || support::echo_roundtrip(entrance, 100_000, 1)).await;
+    // The snapshot shows the channel and its tunnel.
+    let channels = server.channels();
+    assert_eq!(channels.len(), 1, "{channels:?}");
+    assert_eq!(channels[0].tunnels, vec![tunnel.info().id]);
+    // Someone waits for the stop; a clone stops it.
+    let waiting = {
+        let server = server.clone();
+        async_std::task::spawn(async move { server.wait().await })
+    };
+    deadline(server.clone().stop()).await;
+    deadline(waiting).await;
+    assert!(!support::is_listening(port), "still listening after stop");
+    assert!(server.channels().is_empty());
+    deadline(client.disconnected()).await;
+    // Stopping again, or waiting again, returns at once.
+    deadline(server.stop()).await;
+    deadline(server.wait()).await;
+}
+
+#[async_std::test]
+async fn a_server_that_cannot_start_says_why() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let err = Server::start(options().port(port)).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Io, "{err}");
+    assert!(err.to_string().contains(&port.to_string()), "{err}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("netunnel.conf");
+    std::fs::write(&path, "{ not json").unwrap();
+    let err = Server::start(options().config_path(&path))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Config, "{err}");
+
+    let err = Server::start(options().secret_key("not a key"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Config, "{err}");
+    assert!(
+        !err.to_string().contains("not a key"),
+        "the key leaked: {err}"
+    );
+}
+
+#[async_std::test]
+async fn static_tunnels_in_the_configuration_are_restored_at_start() {
+    let echo = support::echo_server();
+    let peer = deadline(Server::start(options())).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("netunnel.conf");
+    let local = support::free_port();
+    let config = serde_json::json!({
+        "peers": [{
+            "id": 1,
+            "name": "peer",
+            "target_netunnel_url": peer.url(),
+            "auth_data": {},
+            "static_tunnels": [{
+                "id": 1,
+                "tunnel_remote_address": "127.0.0.1",
+                "tunnel_remote_port": echo,
+                "tunnel_local_address": "127.0.0.1",
+                "tunnel_local_port": local,
+            }],
+        }],
+    });
+    std::fs::write(&path, config.to_string()).unwrap();
+    let server = deadline(Server::start(options().config_path(&path)))
+        .await
+        .unwrap();
+    async_std::task::spawn_blocking(move || {
+        support::wait_until("the static tunnel to listen", || {
+            support::is_listening(local)
+        });
+        support::echo_roundtrip(local, 10_000, 2);
+    })
+    .await;
+    deadline(server.stop()).await;
+    assert!(
+        !support::is_listening(local),
+        "the static tunnel outlived its server"
+    );
+    deadline(peer.stop()).await;
+}
