@@ -28,7 +28,7 @@ fn transport(server: &ServerHandle) -> Arc<HttpTransport> {
 }
 
 async fn client(server: &ServerHandle) -> Client {
-    Client::connect(
+    Client::connected(
         AsyncStdRuntime::shared(),
         transport(server),
         ClientSettings::default(),
@@ -102,7 +102,7 @@ async fn deleting_from_the_server_stops_the_client_side() {
     let reverse_port = reverse.info().entrance.1;
     async_std::task::spawn_blocking(move || support::echo_roundtrip(reverse_port, 100_000, 7))
         .await;
-    let cid = client.channel_id();
+    let cid = client.channel_id().unwrap();
     server
         .core()
         .stop_tunnel(cid, forward.info().id)
@@ -127,7 +127,10 @@ async fn closing_the_channel_from_the_server_ends_the_clients_tunnels() {
     let server = server(ServerSettings::default()).await;
     let client = client(&server).await;
     let (forward, reverse) = both_tunnels(&client, echo).await;
-    server.core().close_channel(client.channel_id()).unwrap();
+    server
+        .core()
+        .close_channel(client.channel_id().unwrap())
+        .unwrap();
     deadline(client.disconnected()).await;
     deadline(forward.stopped()).await;
     deadline(reverse.stopped()).await;
@@ -245,7 +248,12 @@ async fn deleting_without_force_lets_open_connections_finish() {
         let port = tunnel.info().entrance.1;
         let open = support::connect(port);
         let open = echo_off_thread(open, b"before the deletion").await;
-        let deleting = delete_in_background(&server, client.channel_id(), tunnel.info().id, false);
+        let deleting = delete_in_background(
+            &server,
+            client.channel_id().unwrap(),
+            tunnel.info().id,
+            false,
+        );
         support::wait_until("the server to remove the tunnel", || {
             !tunnels_on_server(&server).contains(&tunnel.info().id)
         });
@@ -278,7 +286,12 @@ async fn deleting_with_force_closes_open_connections() {
         .unwrap();
     let open = support::connect(reverse.info().entrance.1);
     let mut open = echo_off_thread(open, b"before the deletion").await;
-    let deleting = delete_in_background(&server, client.channel_id(), reverse.info().id, true);
+    let deleting = delete_in_background(
+        &server,
+        client.channel_id().unwrap(),
+        reverse.info().id,
+        true,
+    );
     let status = async_std::task::spawn_blocking(move || deleting.join().unwrap()).await;
     assert_eq!(status, 200);
     let read = async_std::task::spawn_blocking(move || open.read(&mut [0; 16])).await;

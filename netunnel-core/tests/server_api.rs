@@ -21,7 +21,7 @@ fn options() -> ServerOptions {
 
 async fn client_of(server: &Server) -> Client {
     let transport = HttpTransport::new(AsyncStdRuntime::shared(), &server.url()).unwrap();
-    Client::connect(
+    Client::connected(
         AsyncStdRuntime::shared(),
         Arc::new(transport),
         ClientSettings::default(),

@@ -16,7 +16,7 @@ fn encode(text: &str) -> String {
 
 impl Client {
     async fn call(&self, method: Method, path: String, body: Option<Value>) -> Result<Value> {
-        self.inner
+        self.inner()?
             .transport
             .request(method, path, body)
             .await?

@@ -6,7 +6,7 @@ use crate::error::{Error, Result};
 use crate::server::TunnelEnd;
 use crate::sync::StopSignal;
 
-use super::ClientInner;
+use super::session::ClientInner;
 
 /// Where a tunnel starts and ends.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,17 +72,63 @@ impl Tunnel {
         self.state.stopped.wait()
     }
 
+    /// Whether the tunnel still works: not stopped, and its client still
+    /// connected (NETunnel 1.0.x's `health_check`).
+    pub fn health_check(&self) -> bool {
+        !self.is_stopped()
+            && self
+                .client
+                .upgrade()
+                .is_some_and(|client| client.is_connected())
+    }
+
+    /// Completes once the tunnel can carry a connection without waiting: a
+    /// forward tunnel's first spare websocket is open (opening one waits for
+    /// this already), a reverse tunnel at once. Also completes when it stops.
+    pub async fn wait_ready(&self) {
+        if let TunnelEnd::Entrance(entrance) = &self.state.end {
+            entrance.wait_ready().await;
+        }
+    }
+
     /// Stops the tunnel here and on the server; open connections close at once.
+    /// Already stopped: does nothing.
     pub async fn close(&self) -> Result<()> {
-        let client = self.client.upgrade().ok_or(Error::ChannelClosed)?;
-        client.delete(self.state.info.id, true).await
+        self.delete(true).await
     }
 
     /// Stops the tunnel without cutting its open connections: it takes no new
     /// connection, and this returns once the open ones have ended and the
     /// server deleted its side (see [`crate::client::Client::drain_tunnel`]).
+    /// Already stopped: does nothing.
     pub async fn drain(&self) -> Result<()> {
-        let client = self.client.upgrade().ok_or(Error::ChannelClosed)?;
-        client.delete(self.state.info.id, false).await
+        self.delete(false).await
+    }
+
+    /// Stops the tunnel here only, leaving the server's side to the server
+    /// (NETunnel 1.0.x's `stop(stop_remote_tunnel=False)`); its open
+    /// connections close at once.
+    pub async fn stop_local(&self) {
+        if let Some(client) = self.client.upgrade() {
+            client.stop_local(self.state.info.id).await;
+        }
+    }
+
+    async fn delete(&self, force: bool) -> Result<()> {
+        if self.is_stopped() {
+            return Ok(());
+        }
+        let Some(client) = self.client.upgrade() else {
+            return Ok(());
+        };
+        match client.delete(self.state.info.id, force).await {
+            // Stopped meanwhile, by another call, the server or the channel.
+            Err(Error::NotFound(_)) if self.is_stopped() => Ok(()),
+            Err(Error::NotFound(_)) => {
+                self.stopped().await;
+                Ok(())
+            }
+            other => other,
+        }
     }
 }

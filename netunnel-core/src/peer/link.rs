@@ -51,7 +51,7 @@ pub async fn connect(
     link: &PeerLink,
 ) -> Result<Client> {
     let transport = connector.transport(link)?;
-    Client::connect(Arc::clone(rt), transport, ClientSettings::default()).await
+    Client::connected(Arc::clone(rt), transport, ClientSettings::default()).await
 }
 
 /// Checks a peer the way NETunnel does: a full client connection, then

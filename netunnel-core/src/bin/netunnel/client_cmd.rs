@@ -51,7 +51,7 @@ pub async fn run(args: ClientArgs) -> anyhow::Result<()> {
         heartbeat: Some(args.heartbeat.heartbeat()),
         ..ClientSettings::default()
     };
-    let client = Client::connect(rt, transport, settings)
+    let client = Client::connected(rt, transport, settings)
         .await
         .with_context(|| format!("cannot connect to {}", server))?;
     let opened = match (args.reverse, args.local_port) {

@@ -92,7 +92,7 @@ fn print<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
 pub async fn run(args: PeersArgs) -> anyhow::Result<()> {
     let rt = AsyncStdRuntime::shared();
     let transport = args.connection.transport(Arc::clone(&rt))?;
-    let client = Client::connect(rt, transport, ClientSettings::default())
+    let client = Client::connected(rt, transport, ClientSettings::default())
         .await
         .with_context(|| format!("cannot connect to {}", args.connection.server))?;
     let result = command(&client, args.command).await;

@@ -1,0 +1,249 @@
+//! The client's lifecycle as NETunnel 1.0.x users know it: created
+//! unconnected, connected, closed (twice is fine), connected again; tunnels
+//! with `health_check`, `stop_local`, idempotent stops; an abandoned open
+//! leaves nothing behind on the server.
+#![allow(clippy::unwrap_used)] // Tests panic on unexpected failures by design.
+
+mod support;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use netunnel_core::client::{Client, ClientSettings};
+use netunnel_core::transport::{Method, Reply, Transport};
+use netunnel_core::ws::WebSocket;
+use netunnel_core::{AsyncStdRuntime, ErrorKind, HttpTransport, Server, ServerOptions};
+
+async fn deadline<F: std::future::Future>(future: F) -> F::Output {
+    async_std::future::timeout(support::WAIT, future)
+        .await
+        .expect("timed out")
+}
+
+async fn server() -> Server {
+    Server::start(ServerOptions::new().port(0).environment(false))
+        .await
+        .unwrap()
+}
+
+fn transport_to(server: &Server) -> Arc<dyn Transport> {
+    Arc::new(HttpTransport::new(AsyncStdRuntime::shared(), &server.url()).unwrap())
+}
+
+fn tunnels_on(server: &Server) -> Vec<u64> {
+    server
+        .channels()
+        .into_iter()
+        .flat_map(|channel| channel.tunnels)
+        .collect()
+}
+
+async fn wait_for(what: &str, mut condition: impl FnMut() -> bool) {
+    let waited = async_std::future::timeout(support::WAIT, async {
+        while !condition() {
+            async_std::task::sleep(Duration::from_millis(10)).await;
+        }
+    });
+    if waited.await.is_err() {
+        panic!("timed out waiting for {what}");
+    }
+}
+
+#[async_std::test]
+async fn a_client_connects_closes_and_connects_again() {
+    let echo = support::echo_server();
+    let server = server().await;
+    let client = Client::new(
+        AsyncStdRuntime::shared(),
+        transport_to(&server),
+        ClientSettings::default(),
+    );
+    assert!(!client.is_connected());
+    assert_eq!(client.channel_id(), None);
+    let refused = client
+        .open_tunnel_to_server("127.0.0.1", None, "127.0.0.1", echo)
+        .await
+        .unwrap_err();
+    assert_eq!(refused.kind(), ErrorKind::ChannelClosed);
+    deadline(client.disconnected()).await; // not connected: at once
+
+    client.connect().await.unwrap();
+    let first = client.channel_id().unwrap();
+    client.connect().await.unwrap(); // connected: nothing happens
+    assert_eq!(client.channel_id(), Some(first));
+    let tunnel = client
+        .open_tunnel_to_server("127.0.0.1", None, "127.0.0.1", echo)
+        .await
+        .unwrap();
+    assert_eq!(tunnels_on(&server), vec![tunnel.info().id]);
+
+    client.close().await;
+    client.close().await;
+    assert!(!client.is_connected());
+    assert!(tunnel.is_stopped() && !tunnel.health_check());
+    wait_for("the channel to go", || server.channels().is_empty()).await;
+
+    client.connect().await.unwrap();
+    let second = client.channel_id().unwrap();
+    assert_ne!(first, second, "a new channel after close");
+    let again = client
+        .open_tunnel_to_server("127.0.0.1", None, "127.0.0.1", echo)
+        .await
+        .unwrap();
+    let entrance = again.info().entrance.1;
+    async_std::task::spawn_blocking(move || support::echo_roundtrip(entrance, 10_000, 1)).await;
+    client.close().await;
+    server.stop().await;
+}
+
+#[async_std::test]
+async fn a_client_dropped_by_its_server_can_connect_again() {
+    let server = server().await;
+    let client = Client::connected(
+        AsyncStdRuntime::shared(),
+        transport_to(&server),
+        ClientSettings::default(),
+    )
+    .await
+    .unwrap();
+    server
+        .core()
+        .close_channel(client.channel_id().unwrap())
+        .unwrap();
+    deadline(client.disconnected()).await;
+    assert!(!client.is_connected());
+    client.connect().await.unwrap();
+    assert!(client.is_connected());
+    assert_eq!(
+        client.remote_version().await.unwrap(),
+        netunnel_core::VERSION
+    );
+    client.close().await;
+    server.stop().await;
+}
+
+#[async_std::test]
+async fn the_way_to_the_server_changes_only_while_not_connected() {
+    let (one, two) = (server().await, server().await);
+    let client = Client::connected(
+        AsyncStdRuntime::shared(),
+        transport_to(&one),
+        ClientSettings::default(),
+    )
+    .await
+    .unwrap();
+    let err = client.set_transport(transport_to(&two)).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Config);
+    client.close().await;
+    client.set_transport(transport_to(&two)).unwrap();
+    client.connect().await.unwrap();
+    assert_eq!(two.channels().len(), 1);
+    assert!(one.channels().is_empty());
+    client.close().await;
+    one.stop().await;
+    two.stop().await;
+}
+
+#[async_std::test]
+async fn tunnels_check_their_health_and_stop_once() {
+    let echo = support::echo_server();
+    let server = server().await;
+    let client = Client::connected(
+        AsyncStdRuntime::shared(),
+        transport_to(&server),
+        ClientSettings::default(),
+    )
+    .await
+    .unwrap();
+    let forward = client
+        .open_tunnel_to_server("127.0.0.1", None, "127.0.0.1", echo)
+        .await
+        .unwrap();
+    let reverse = client
+        .open_tunnel_to_client("127.0.0.1", echo, "127.0.0.1", None)
+        .await
+        .unwrap();
+    deadline(forward.wait_ready()).await;
+    deadline(reverse.wait_ready()).await;
+    assert!(forward.health_check() && reverse.health_check());
+    forward.close().await.unwrap();
+    forward.close().await.unwrap();
+    forward.drain().await.unwrap();
+    assert!(!forward.health_check());
+    assert!(!support::is_listening(forward.info().entrance.1));
+
+    // A local-only stop leaves the server's side to the server.
+    reverse.stop_local().await;
+    assert!(reverse.is_stopped() && !reverse.health_check());
+    assert_eq!(tunnels_on(&server), vec![reverse.info().id]);
+    reverse.close().await.unwrap(); // stopped already: nothing to do
+    client.close().await;
+    wait_for("the channel to go", || server.channels().is_empty()).await;
+    server.stop().await;
+}
+
+/// Reaches the server, except that tunnel websockets never open.
+struct NoTunnelWebsockets(Arc<dyn Transport>);
+
+impl Transport for NoTunnelWebsockets {
+    fn request(
+        &self,
+        method: Method,
+        path: String,
+        body: Option<serde_json::Value>,
+    ) -> BoxFuture<'_, netunnel_core::Result<Reply>> {
+        self.0.request(method, path, body)
+    }
+
+    fn websocket(&self, path: String) -> BoxFuture<'_, netunnel_core::Result<WebSocket>> {
+        if path.contains("/tunnels/") {
+            Box::pin(futures::future::pending())
+        } else {
+            self.0.websocket(path)
+        }
+    }
+
+    fn describe(&self) -> String {
+        self.0.describe()
+    }
+}
+
+#[async_std::test]
+async fn an_abandoned_open_leaves_no_tunnel_on_the_server() {
+    let echo = support::echo_server();
+    let server = server().await;
+    let client = Client::connected(
+        AsyncStdRuntime::shared(),
+        Arc::new(NoTunnelWebsockets(transport_to(&server))),
+        ClientSettings::default(),
+    )
+    .await
+    .unwrap();
+    // The server creates the tunnel; its first spare never arrives; the
+    // caller gives up and drops the open.
+    let opening = {
+        let client = client.clone();
+        async_std::task::spawn(async move {
+            client
+                .open_tunnel_to_server("127.0.0.1", None, "127.0.0.1", echo)
+                .await
+        })
+    };
+    wait_for("the server to create the tunnel", || {
+        tunnels_on(&server).len() == 1
+    })
+    .await;
+    assert_eq!(client.tunnels().len(), 1);
+    assert!(
+        opening.cancel().await.is_none(),
+        "the open cannot have finished"
+    );
+    wait_for("the abandoned tunnel to be deleted", || {
+        tunnels_on(&server).is_empty() && client.tunnels().is_empty()
+    })
+    .await;
+    assert_eq!(server.channels().len(), 1, "the channel itself stays");
+    client.close().await;
+    server.stop().await;
+}
