@@ -2,7 +2,7 @@
 //!
 //! The core never names an executor. It receives an `Arc<dyn Runtime>` and uses it
 //! to spawn tasks, sleep, listen on and connect to TCP. The async-std frontend
-//! provides [`crate::AsyncStdRuntime`]; the tests also run the core on smol.
+//! provides `AsyncStdRuntime`; the tests also run the core on smol.
 
 use std::io;
 use std::net::SocketAddr;
