@@ -129,3 +129,95 @@ async fn static_tunnels_in_the_configuration_are_restored_at_start() {
     );
     deadline(peer.stop()).await;
 }
+
+/// Lets everyone in and remembers what it was asked.
+#[derive(Default)]
+struct Recorder(std::sync::Mutex<Vec<netunnel_core::auth::AuthRequest>>);
+
+impl netunnel_core::auth::ServerAuth for Recorder {
+    fn is_authenticated<'a>(
+        &'a self,
+        request: &'a netunnel_core::auth::AuthRequest,
+    ) -> futures::future::BoxFuture<'a, bool> {
+        self.0.lock().unwrap().push(request.clone());
+        Box::pin(async { true })
+    }
+
+    fn authenticate<'a>(
+        &'a self,
+        request: &'a netunnel_core::auth::AuthRequest,
+    ) -> futures::future::BoxFuture<'a, netunnel_core::auth::AuthResponse> {
+        self.0.lock().unwrap().push(request.clone());
+        Box::pin(async {
+            netunnel_core::auth::AuthResponse::json(200, &serde_json::json!({"token": "t"}))
+        })
+    }
+
+    fn client_for_peer<'a>(
+        &'a self,
+        _: &'a std::collections::BTreeMap<String, String>,
+    ) -> futures::future::BoxFuture<
+        'a,
+        netunnel_core::Result<Arc<dyn netunnel_core::auth::ClientAuth>>,
+    > {
+        Box::pin(async { Ok(Arc::new(netunnel_core::auth::NoAuth) as Arc<_>) })
+    }
+}
+
+#[async_std::test]
+async fn auth_plugins_see_the_peer_address_and_scheme_and_never_an_oversized_body() {
+    let recorder = Arc::new(Recorder::default());
+    let dir = tempfile::tempdir().unwrap();
+    let pki = support::make_pki(dir.path());
+    for tls in [false, true] {
+        let mut options = options().auth(recorder.clone());
+        if tls {
+            options = options.tls_files(&pki.cert, &pki.key);
+        }
+        let server = Server::start(options).await.unwrap();
+        let transport_options = netunnel_core::TransportOptions {
+            tls: netunnel_core::frontend::tls::TlsOptions {
+                ca_cert: Some(pki.ca.clone()),
+                insecure: false,
+            },
+            ..Default::default()
+        };
+        let url = server.url().replace("127.0.0.1", "localhost");
+        let transport =
+            HttpTransport::with_options(AsyncStdRuntime::shared(), &url, transport_options)
+                .unwrap();
+        use netunnel_core::transport::{Method, Transport};
+        let reply = transport
+            .request(Method::Get, "/version".into(), None)
+            .await
+            .unwrap();
+        assert_eq!(reply.status, 200);
+        let seen = recorder.0.lock().unwrap().pop().unwrap();
+        assert_eq!(seen.scheme, if tls { "https" } else { "http" });
+        let addr = seen.remote_addr.expect("the peer address");
+        assert!(addr.starts_with("127.0.0.1:"), "{addr}");
+
+        // An /authenticate body over 64 KiB is refused before the plugin sees it.
+        let big = serde_json::json!({ "data": "x".repeat(70 * 1024) });
+        let reply = transport
+            .request(Method::Post, "/authenticate".into(), Some(big))
+            .await
+            .unwrap();
+        assert_eq!(reply.status, 413);
+        assert_eq!(reply.json().unwrap_err().kind(), ErrorKind::TooLarge);
+        assert!(recorder
+            .0
+            .lock()
+            .unwrap()
+            .iter()
+            .all(|r| r.path != "/authenticate"));
+        // A REST body over 1 MiB: 413 as well.
+        let huge = serde_json::json!({ "version": "x".repeat(1 << 20) });
+        let reply = transport
+            .request(Method::Post, "/channels".into(), Some(huge))
+            .await
+            .unwrap();
+        assert_eq!(reply.status, 413);
+        server.stop().await;
+    }
+}

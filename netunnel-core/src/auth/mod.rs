@@ -33,8 +33,10 @@ pub struct AuthRequest {
     pub query: String,
     /// Request headers.
     pub headers: Headers,
-    /// The client's address, when known.
+    /// The client's address (`ip:port`), when known.
     pub remote_addr: Option<String>,
+    /// `http` or `https`: how the request reached this server.
+    pub scheme: &'static str,
     /// The body (only for `POST /authenticate`).
     pub body: Vec<u8>,
 }

@@ -5,7 +5,7 @@ use futures::AsyncReadExt;
 use http_types::StatusCode;
 use tide::{Next, Request, Response};
 
-use super::http_server::State;
+use super::http_server::{OverTls, State};
 use crate::auth::AuthRequest;
 
 /// Largest `/authenticate` body read.
@@ -27,6 +27,10 @@ fn describe(req: &Request<State>, body: Vec<u8>) -> AuthRequest {
         query: req.url().query().unwrap_or_default().to_string(),
         headers,
         remote_addr: req.peer_addr().map(str::to_string),
+        scheme: match req.ext::<OverTls>() {
+            Some(OverTls(true)) => "https",
+            _ => "http",
+        },
         body,
     }
 }
@@ -59,9 +63,15 @@ impl tide::Middleware<State> for RequireAuth {
 pub async fn authenticate(mut req: Request<State>) -> tide::Result {
     let mut body = Vec::new();
     req.take_body()
-        .take(MAX_BODY)
+        .take(MAX_BODY + 1)
         .read_to_end(&mut body)
         .await?;
+    if body.len() as u64 > MAX_BODY {
+        let mut res = Response::new(StatusCode::PayloadTooLarge);
+        let error = serde_json::json!({ "error": format!("request body over {MAX_BODY} bytes") });
+        res.set_body(error);
+        return Ok(res);
+    }
     let request = describe(&req, body);
     let answer = req.state().auth().authenticate(&request).await;
     let mut res = Response::new(

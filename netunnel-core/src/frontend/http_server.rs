@@ -105,13 +105,20 @@ impl ServerHandle {
 /// How long a client may take to complete its TLS handshake.
 const TLS_HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
-/// Serves HTTP/1.1 (and websocket upgrades) on one connection.
-async fn serve_http<RW>(stream: RW, app: Arc<tide::Server<State>>)
+/// Whether a request came over TLS, as a request extension (async-h1 builds
+/// every request URL as `http://`).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct OverTls(pub(super) bool);
+
+/// Serves HTTP/1.1 (and websocket upgrades) on one connection from `peer`.
+async fn serve_http<RW>(stream: RW, app: Arc<tide::Server<State>>, peer: SocketAddr, tls: bool)
 where
     RW: futures::AsyncRead + futures::AsyncWrite + Clone + Send + Sync + Unpin + 'static,
 {
-    let served = async_h1::accept(stream, |request| {
+    let served = async_h1::accept(stream, |mut request| {
         let app = Arc::clone(&app);
+        request.set_peer_addr(Some(peer));
+        request.ext_mut().insert(OverTls(tls));
         async move { app.respond(request).await }
     })
     .await;
@@ -133,7 +140,7 @@ async fn accept_loop(
             Either::Right(_) => return,
             Either::Left((accepted, _)) => accepted,
         };
-        let (stream, _peer) = match accepted {
+        let (stream, peer) = match accepted {
             Ok(pair) => pair,
             Err(err) => {
                 log::warn!("cannot accept an HTTP connection: {err}");
@@ -147,14 +154,14 @@ async fn accept_loop(
         let handshakes = Arc::clone(&rt);
         rt.spawn(Box::pin(async move {
             let Some(acceptor) = tls else {
-                return serve_http(stream, app).await;
+                return serve_http(stream, app, peer, false).await;
             };
             let handshake = acceptor.accept(stream);
             match crate::runtime::timeout(&*handshakes, TLS_HANDSHAKE_TIMEOUT, handshake).await {
                 Some(Ok(tls_stream)) => {
                     // async-h1 needs a clonable stream; the TLS stream is shared.
                     let shared = async_dup::Arc::new(async_dup::Mutex::new(tls_stream));
-                    serve_http(shared, app).await;
+                    serve_http(shared, app, peer, true).await;
                 }
                 Some(Err(err)) => log::debug!("TLS handshake failed: {err}"),
                 None => log::debug!("TLS handshake timed out"),
@@ -241,8 +248,9 @@ pub(super) fn id_param(req: &Request<State>, name: &str) -> Result<u64> {
 }
 
 pub(super) async fn read_json(req: &mut Request<State>) -> Result<serde_json::Value> {
+    let too_large = || Error::TooLarge(format!("request body over {MAX_BODY} bytes"));
     if req.len().is_some_and(|len| len as u64 > MAX_BODY) {
-        return Err(Error::BadRequest("request body too large".into()));
+        return Err(too_large());
     }
     let mut body = Vec::new();
     req.take_body()
@@ -251,7 +259,7 @@ pub(super) async fn read_json(req: &mut Request<State>) -> Result<serde_json::Va
         .await
         .map_err(|err| Error::BadRequest(format!("cannot read the request body: {err}")))?;
     if body.len() as u64 > MAX_BODY {
-        return Err(Error::BadRequest("request body too large".into()));
+        return Err(too_large());
     }
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(serde_json::json!({}));
