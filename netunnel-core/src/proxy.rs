@@ -7,18 +7,42 @@ use base64::Engine;
 use futures::{AsyncReadExt, AsyncWriteExt};
 use url::Url;
 
-use crate::config::ProxySettings;
 use crate::error::{Error, Result};
 use crate::runtime::{timeout, BoxConn, Runtime};
 
 const PROXY_TIMEOUT: Duration = Duration::from_secs(15);
 const MAX_HEAD: usize = 16 * 1024;
 
+/// What stands for a secret in logs and answers, and in a 1.0.x file where a
+/// credential was lost (see PROTOCOL.md).
+pub const MASK: &str = "******";
+
+/// A decrypted proxy setting.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ProxySettings {
+    /// `http://host:port`.
+    pub url: String,
+    /// Basic auth user, if any.
+    pub username: Option<String>,
+    /// Basic auth password, if any.
+    pub password: Option<String>,
+}
+
+impl std::fmt::Debug for ProxySettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProxySettings")
+            .field("url", &redact_url(&self.url))
+            .field("username", &self.username.as_ref().map(|_| MASK))
+            .field("password", &self.password.as_ref().map(|_| MASK))
+            .finish()
+    }
+}
+
 /// `url` with any password replaced by `******`, for logs and answers.
 pub fn redact_url(url: &str) -> String {
     match Url::parse(url) {
         Ok(mut parsed) if parsed.password().is_some() => {
-            let _ = parsed.set_password(Some(crate::config::MASK));
+            let _ = parsed.set_password(Some(MASK));
             parsed.to_string()
         }
         _ => url.to_string(),

@@ -13,9 +13,9 @@ use super::ClientSettings;
 use crate::channel::{Channel, MessageHandler};
 use crate::error::{Error, Result};
 use crate::runtime::RuntimeRef;
-use crate::server::TunnelEnd;
 use crate::sync::TaskTracker;
 use crate::transport::{Method, Transport};
+use crate::tunnel::TunnelEnd;
 use crate::tunnel::{spawn_tracked, Entrance, Exit, SpareSettings, SpareSource};
 use crate::wire::{
     ChannelCreated, ControlMessage, CreateChannel, CreateTunnel, DeleteTunnel, TunnelCreated,

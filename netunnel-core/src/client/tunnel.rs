@@ -3,8 +3,8 @@
 use std::sync::{Arc, Weak};
 
 use crate::error::{Error, Result};
-use crate::server::TunnelEnd;
 use crate::sync::StopSignal;
+use crate::tunnel::TunnelEnd;
 
 use super::session::ClientInner;
 

@@ -2,7 +2,7 @@
 
 use serde_json::{json, Map, Value};
 
-use crate::server::AllowList;
+use super::AllowList;
 
 /// Keys with a default value, in NETunnel 1.0.x's order. `NETUNNEL_<KEY>`
 /// environment variables override these defaults.
@@ -73,8 +73,7 @@ pub fn validate(key: &str, value: &Value) -> Result<(), String> {
                 _ => Err("must be a positive number of seconds".into()),
             }
         }
-        "static_tunnel_local_ports" => match value.as_str().and_then(crate::peer::parse_port_range)
-        {
+        "static_tunnel_local_ports" => match value.as_str().and_then(parse_port_range) {
             Some(_) => Ok(()),
             None => Err("must be a port range such as \"20000-20999\"".into()),
         },
@@ -93,4 +92,12 @@ pub fn validate(key: &str, value: &Value) -> Result<(), String> {
 /// Parses a validated allow-list value.
 pub fn parse_allow_list(value: Option<&Value>) -> Option<AllowList> {
     value.and_then(|value| allow_list(value).ok())
+}
+
+/// Parses `"20000-20999"`.
+pub fn parse_port_range(text: &str) -> Option<std::ops::RangeInclusive<u16>> {
+    let (low, high) = text.split_once('-')?;
+    let low: u16 = low.trim().parse().ok()?;
+    let high: u16 = high.trim().parse().ok()?;
+    (low >= 1 && low <= high).then_some(low..=high)
 }

@@ -1,13 +1,15 @@
 //! The server's configuration: a JSON file compatible with NETunnel 1.0.x,
 //! merged over defaults, written back atomically after every change.
 
+mod allow;
 mod atomic;
 mod keys;
 mod proxy;
 mod unblocked;
 
-pub use keys::{defaults, validate, DEFAULT_KEYS};
-pub use proxy::ProxySettings;
+pub use crate::proxy::{ProxySettings, MASK};
+pub use allow::AllowList;
+pub use keys::{defaults, parse_port_range, validate, DEFAULT_KEYS};
 
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, PoisonError};
@@ -15,10 +17,6 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use serde_json::{Map, Value};
 
 use crate::secret::{SecretError, SecretKey, TokenFormat};
-use crate::server::AllowList;
-
-/// What stands in a 1.0.x file where a credential was lost (see PROTOCOL.md).
-pub const MASK: &str = "******";
 
 /// Why the configuration cannot be used. Messages name the file, key or
 /// variable, never a secret.

@@ -2,29 +2,9 @@
 
 use serde_json::{Map, Value};
 
-use super::{ConfigError, MASK};
+use super::ConfigError;
+use crate::proxy::{ProxySettings, MASK};
 use crate::secret::SecretKey;
-
-/// A decrypted proxy setting.
-#[derive(Clone, PartialEq, Eq)]
-pub struct ProxySettings {
-    /// `http://host:port`.
-    pub url: String,
-    /// Basic auth user, if any.
-    pub username: Option<String>,
-    /// Basic auth password, if any.
-    pub password: Option<String>,
-}
-
-impl std::fmt::Debug for ProxySettings {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ProxySettings")
-            .field("url", &crate::proxy::redact_url(&self.url))
-            .field("username", &self.username.as_ref().map(|_| MASK))
-            .field("password", &self.password.as_ref().map(|_| MASK))
-            .finish()
-    }
-}
 
 fn credential<'a>(proxy: &'a Map<String, Value>, field: &str) -> Option<&'a str> {
     match proxy.get(field) {

@@ -93,14 +93,6 @@ impl Default for Timing {
     }
 }
 
-/// Parses `"20000-20999"`.
-pub fn parse_port_range(text: &str) -> Option<RangeInclusive<u16>> {
-    let (low, high) = text.split_once('-')?;
-    let low: u16 = low.trim().parse().ok()?;
-    let high: u16 = high.trim().parse().ok()?;
-    (low >= 1 && low <= high).then_some(low..=high)
-}
-
 impl Timing {
     /// Reads the optional keys (validated at load) from `store`.
     pub fn from_config(store: &ConfigStore) -> Timing {
@@ -120,7 +112,7 @@ impl Timing {
             timing.health_check_interval = check;
         }
         if let Some(Value::String(range)) = store.get("static_tunnel_local_ports") {
-            if let Some(range) = parse_port_range(&range) {
+            if let Some(range) = crate::config::parse_port_range(&range) {
                 timing.local_ports = range;
             }
         }

@@ -5,7 +5,7 @@ mod link;
 mod static_tunnel;
 mod validate;
 
-pub use link::{connect, parse_port_range, verify, Connector, PeerLink, Timing};
+pub use link::{connect, verify, Connector, PeerLink, Timing};
 pub use static_tunnel::Runner;
 
 use std::collections::{BTreeMap, HashMap};

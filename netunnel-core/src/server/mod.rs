@@ -1,12 +1,11 @@
 //! The server's state machine: channels, their tunnels, and the rules that
 //! govern them. The HTTP layer (frontend) maps routes onto these methods.
 
-mod allow;
 mod proxy_settings;
 mod tunnels;
 
-pub use allow::AllowList;
-pub use tunnels::TunnelEnd;
+pub use crate::config::AllowList;
+pub use crate::tunnel::TunnelEnd;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -1,4 +1,4 @@
-//! Tunnels on the server: the ends it holds, and creating, connecting,
+//! Tunnels on the server: creating, connecting,
 //! deleting and stopping them on behalf of a channel.
 
 use std::sync::atomic::Ordering;
@@ -10,61 +10,9 @@ use futures::future::BoxFuture;
 use super::{ServerChannel, ServerCore, CONNECT_GRACE};
 use crate::channel::Channel;
 use crate::error::{Error, Result};
-use crate::runtime::Runtime;
-use crate::tunnel::{Entrance, Exit, SpareSettings, SpareSource};
+use crate::tunnel::{Entrance, Exit, SpareSettings, SpareSource, TunnelEnd};
 use crate::wire::{ControlMessage, CreateTunnel, TunnelCreated};
 use crate::ws::WebSocket;
-
-/// How long a forced stop waits for a tunnel end's tasks.
-const STOP_GRACE: Duration = Duration::from_secs(5);
-
-/// One end of a tunnel, as held by whichever side owns it.
-#[derive(Debug, Clone)]
-pub enum TunnelEnd {
-    /// This side listens.
-    Entrance(Arc<Entrance>),
-    /// This side connects out.
-    Exit(Arc<Exit>),
-}
-
-impl TunnelEnd {
-    /// Closes every connection of the tunnel end.
-    pub fn stop(&self) {
-        match self {
-            TunnelEnd::Entrance(entrance) => entrance.stop(),
-            TunnelEnd::Exit(exit) => exit.stop(),
-        }
-    }
-
-    /// Takes no new connection; the open ones go on until they end.
-    pub fn drain(&self) {
-        match self {
-            TunnelEnd::Entrance(entrance) => entrance.drain(),
-            TunnelEnd::Exit(exit) => exit.drain(),
-        }
-    }
-
-    /// Waits until every task of the tunnel end has finished.
-    pub async fn wait_stopped(&self) {
-        match self {
-            TunnelEnd::Entrance(entrance) => entrance.wait_stopped().await,
-            TunnelEnd::Exit(exit) => exit.wait_stopped().await,
-        }
-    }
-
-    /// Ends the tunnel end and waits for it. With `force` its connections
-    /// close at once and the wait is bounded (5 s); without, it
-    /// drains, and the wait lasts as long as its open connections do.
-    pub async fn finish(&self, rt: &dyn Runtime, force: bool) {
-        if force {
-            self.stop();
-            crate::runtime::timeout(rt, STOP_GRACE, self.wait_stopped()).await;
-        } else {
-            self.drain();
-            self.wait_stopped().await;
-        }
-    }
-}
 
 /// Asks the client, over the control channel, for one more websocket.
 struct AskClient {

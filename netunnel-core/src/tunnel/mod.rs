@@ -1,10 +1,12 @@
 //! Tunnel ends: the entrance (listens on TCP, rides spare websockets) and the
 //! exit (receives websockets, connects to TCP).
 
+mod end;
 mod entrance;
 mod exit;
 mod idle;
 
+pub use end::TunnelEnd;
 pub use entrance::{Entrance, SpareSettings, SpareSource};
 pub use exit::Exit;
 
