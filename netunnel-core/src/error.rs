@@ -102,6 +102,9 @@ pub enum Error {
     /// Authentication failed (maps to HTTP 403 on the server).
     #[error("{0}")]
     Unauthorized(String),
+    /// An authentication plugin failed; its own error is the source.
+    #[error("the authentication plugin failed: {0}")]
+    Plugin(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// A request body is larger than allowed (maps to HTTP 413 on the server).
     #[error("{0}")]
     TooLarge(String),
@@ -123,6 +126,11 @@ impl Error {
             context: context.into(),
             cause: source,
         }
+    }
+
+    /// An authentication plugin's own failure, kept as the source.
+    pub fn plugin(err: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        Error::Plugin(err.into())
     }
 
     /// A refusal from the other side, without an HTTP status.
@@ -147,7 +155,7 @@ impl Error {
             Error::BadRequest(_) => ErrorKind::BadRequest,
             Error::NotFound(_) => ErrorKind::NotFound,
             Error::NotAllowed(_) => ErrorKind::NotAllowed,
-            Error::Unauthorized(_) => ErrorKind::Unauthorized,
+            Error::Unauthorized(_) | Error::Plugin(_) => ErrorKind::Unauthorized,
             Error::TooLarge(_) => ErrorKind::TooLarge,
             Error::ChannelClosed => ErrorKind::ChannelClosed,
             Error::Timeout(_) => ErrorKind::Timeout,

@@ -346,10 +346,10 @@ async fn draining_from_the_client_lets_open_connections_finish() {
 struct BadHeaders(&'static str, &'static str);
 
 impl netunnel_core::auth::ClientAuth for BadHeaders {
-    fn authenticate<'a>(
-        &'a self,
-        _: &'a dyn Transport,
-    ) -> futures::future::BoxFuture<'a, netunnel_core::Result<()>> {
+    fn authenticate(
+        &self,
+        _: netunnel_core::auth::AuthContext,
+    ) -> futures::future::BoxFuture<'_, netunnel_core::Result<()>> {
         Box::pin(async { Ok(()) })
     }
     fn is_authenticated(&self) -> futures::future::BoxFuture<'_, bool> {
@@ -360,9 +360,6 @@ impl netunnel_core::auth::ClientAuth for BadHeaders {
     ) -> futures::future::BoxFuture<'_, netunnel_core::Result<netunnel_core::auth::Headers>> {
         let header = (self.0.to_string(), self.1.to_string());
         Box::pin(async move { Ok(vec![header]) })
-    }
-    fn dump(&self) -> std::collections::BTreeMap<String, String> {
-        Default::default()
     }
 }
 

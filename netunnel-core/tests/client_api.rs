@@ -247,3 +247,96 @@ async fn an_abandoned_open_leaves_no_tunnel_on_the_server() {
     client.close().await;
     server.stop().await;
 }
+
+/// A client plugin that authenticates from another thread, as a Python or C
+/// plugin would, and fails when told to with its own error.
+struct FromAnotherThread {
+    fail: bool,
+    seen_url: std::sync::Mutex<Option<String>>,
+    done: std::sync::atomic::AtomicBool,
+}
+
+#[derive(Debug)]
+struct PluginSaysNo;
+
+impl std::fmt::Display for PluginSaysNo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the plugin says no")
+    }
+}
+
+impl std::error::Error for PluginSaysNo {}
+
+impl netunnel_core::auth::ClientAuth for FromAnotherThread {
+    fn authenticate(
+        &self,
+        context: netunnel_core::auth::AuthContext,
+    ) -> BoxFuture<'_, netunnel_core::Result<()>> {
+        Box::pin(async move {
+            *self.seen_url.lock().unwrap() = Some(context.server_url().to_string());
+            // The context is owned: it moves to a thread of its own.
+            let version = std::thread::spawn(move || {
+                async_std::task::block_on(context.request(Method::Get, "/version", None))
+            })
+            .join()
+            .unwrap()?;
+            assert_eq!(version.status, 200);
+            if self.fail {
+                return Err(netunnel_core::Error::plugin(PluginSaysNo));
+            }
+            self.done.store(true, std::sync::atomic::Ordering::SeqCst);
+            Ok(())
+        })
+    }
+
+    fn is_authenticated(&self) -> BoxFuture<'_, bool> {
+        Box::pin(async { self.done.load(std::sync::atomic::Ordering::SeqCst) })
+    }
+
+    fn authorized_headers(
+        &self,
+    ) -> BoxFuture<'_, netunnel_core::Result<netunnel_core::auth::Headers>> {
+        Box::pin(async { Ok(vec![("X-Plugin".to_string(), "yes".to_string())]) })
+    }
+}
+
+#[async_std::test]
+async fn client_plugins_get_an_owned_context_and_their_errors_come_back() {
+    let server = server().await;
+    for fail in [false, true] {
+        let plugin = Arc::new(FromAnotherThread {
+            fail,
+            seen_url: Default::default(),
+            done: Default::default(),
+        });
+        let options = netunnel_core::TransportOptions {
+            auth: Some(plugin.clone()),
+            ..Default::default()
+        };
+        let transport =
+            HttpTransport::with_options(AsyncStdRuntime::shared(), &server.url(), options).unwrap();
+        let connected = Client::connected(
+            AsyncStdRuntime::shared(),
+            Arc::new(transport),
+            ClientSettings::default(),
+        )
+        .await;
+        assert_eq!(
+            plugin.seen_url.lock().unwrap().as_deref(),
+            Some(server.url().as_str())
+        );
+        match connected {
+            Ok(client) => {
+                assert!(!fail);
+                client.close().await;
+            }
+            Err(err) => {
+                assert!(fail, "{err}");
+                assert_eq!(err.kind(), ErrorKind::Unauthorized);
+                let source = std::error::Error::source(&err).expect("the plugin's error");
+                assert!(source.downcast_ref::<PluginSaysNo>().is_some(), "{source}");
+            }
+        }
+    }
+    server.stop().await;
+}

@@ -7,8 +7,10 @@
 //! The traits are object-safe and return boxed futures, so plugins can come from
 //! Rust, and from the Python and C bindings, without changes to the core.
 
+mod context;
 mod secret;
 
+pub use context::AuthContext;
 pub use secret::{SecretClientAuth, SecretServerAuth};
 
 use std::collections::BTreeMap;
@@ -17,7 +19,6 @@ use std::sync::Arc;
 use futures::future::BoxFuture;
 
 use crate::error::{Error, Result};
-use crate::transport::Transport;
 
 /// HTTP header name and value pairs.
 pub type Headers = Vec<(String, String)>;
@@ -88,15 +89,14 @@ pub trait ServerAuth: Send + Sync {
 
 /// The client side of an authentication scheme.
 pub trait ClientAuth: Send + Sync {
-    /// Authenticates with the server reached by `transport` (which sends no
-    /// authentication headers itself).
-    fn authenticate<'a>(&'a self, transport: &'a dyn Transport) -> BoxFuture<'a, Result<()>>;
+    /// Authenticates with the server `context` names (its transport sends no
+    /// authentication headers). A plugin's own failure goes back to the
+    /// caller as [`Error::Plugin`] (see [`Error::plugin`]).
+    fn authenticate(&self, context: AuthContext) -> BoxFuture<'_, Result<()>>;
     /// Whether the client is still authenticated (e.g. its token has not expired).
     fn is_authenticated(&self) -> BoxFuture<'_, bool>;
     /// Headers to send with every request.
     fn authorized_headers(&self) -> BoxFuture<'_, Result<Headers>>;
-    /// The data from which [`ServerAuth::client_for_peer`] recreates this plugin.
-    fn dump(&self) -> BTreeMap<String, String>;
 }
 
 /// No authentication: every request is accepted (NETunnel's default).
@@ -121,7 +121,7 @@ impl ServerAuth for NoAuth {
 }
 
 impl ClientAuth for NoAuth {
-    fn authenticate<'a>(&'a self, _transport: &'a dyn Transport) -> BoxFuture<'a, Result<()>> {
+    fn authenticate(&self, _context: AuthContext) -> BoxFuture<'_, Result<()>> {
         Box::pin(async { Ok(()) })
     }
 
@@ -131,10 +131,6 @@ impl ClientAuth for NoAuth {
 
     fn authorized_headers(&self) -> BoxFuture<'_, Result<Headers>> {
         Box::pin(async { Ok(Vec::new()) })
-    }
-
-    fn dump(&self) -> BTreeMap<String, String> {
-        BTreeMap::new()
     }
 }
 
@@ -173,12 +169,15 @@ fn unknown_plugin(name: &str) -> Error {
     }
 }
 
-/// Re-authenticates when `auth` says it is no longer authenticated, then
-/// returns its headers, checked (see [`check_headers`]). `raw` sends requests
-/// without authentication headers.
-pub async fn headers_for(auth: &dyn ClientAuth, raw: &dyn Transport) -> Result<Headers> {
+/// Re-authenticates when `auth` says it is no longer authenticated (with the
+/// context `context` makes), then returns its headers, checked (see
+/// [`check_headers`]).
+pub async fn headers_for(
+    auth: &dyn ClientAuth,
+    context: impl FnOnce() -> AuthContext,
+) -> Result<Headers> {
     if !auth.is_authenticated().await {
-        auth.authenticate(raw).await?;
+        auth.authenticate(context()).await?;
     }
     let headers = auth.authorized_headers().await?;
     check_headers(&headers)?;

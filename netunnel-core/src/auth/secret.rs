@@ -17,9 +17,9 @@ use hmac::{Hmac, KeyInit, Mac};
 use serde_json::{json, Value};
 use sha2::Sha256;
 
-use super::{AuthRequest, AuthResponse, ClientAuth, Headers, ServerAuth};
+use super::{AuthContext, AuthRequest, AuthResponse, ClientAuth, Headers, ServerAuth};
 use crate::error::{Error, Result};
-use crate::transport::{Method, Transport};
+use crate::transport::Method;
 
 const DEFAULT_TTL: Duration = Duration::from_secs(300);
 /// How far a proof's timestamp may be from the server's clock.
@@ -228,7 +228,7 @@ impl SecretClientAuth {
 }
 
 impl ClientAuth for SecretClientAuth {
-    fn authenticate<'a>(&'a self, transport: &'a dyn Transport) -> BoxFuture<'a, Result<()>> {
+    fn authenticate(&self, context: AuthContext) -> BoxFuture<'_, Result<()>> {
         Box::pin(async move {
             let timestamp = now();
             let nonce: [u8; 16] =
@@ -239,8 +239,8 @@ impl ClientAuth for SecretClientAuth {
                 "nonce": nonce,
                 "proof": URL_SAFE_NO_PAD.encode(proof(&self.secret, timestamp, &nonce)),
             });
-            let reply = transport
-                .request(Method::Post, "/authenticate".into(), Some(body))
+            let reply = context
+                .request(Method::Post, "/authenticate", Some(body))
                 .await?;
             let answer = reply.json().map_err(|err| match err {
                 Error::Remote { message, .. } if !message.contains("authentication failed") => {
@@ -277,10 +277,6 @@ impl ClientAuth for SecretClientAuth {
                 .ok_or_else(|| Error::Unauthorized("not authenticated".into()))?;
             Ok(vec![("Authorization".into(), format!("Bearer {token}"))])
         })
-    }
-
-    fn dump(&self) -> BTreeMap<String, String> {
-        BTreeMap::from([("secret".to_string(), self.secret.clone())])
     }
 }
 

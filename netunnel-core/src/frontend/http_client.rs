@@ -9,7 +9,7 @@ use http_types::{Method as HttpMethod, Request, Url};
 use std::sync::Arc;
 
 use super::tls::{self, TlsOptions};
-use crate::auth::{headers_for, ClientAuth, Headers};
+use crate::auth::{headers_for, AuthContext, ClientAuth, Headers};
 use crate::config::ProxySettings;
 use crate::error::{Error, Result};
 use crate::runtime::{timeout, RuntimeRef};
@@ -178,10 +178,6 @@ impl HttpTransport {
     }
 }
 
-/// The transport without authentication headers: what a client plugin uses
-/// to call `/authenticate`.
-struct Unauthenticated<'a>(&'a HttpTransport);
-
 impl HttpTransport {
     /// Headers from the client plugin, authenticating first when needed.
     async fn auth_headers(&self) -> Result<Headers> {
@@ -190,7 +186,10 @@ impl HttpTransport {
         };
         // One authentication at a time, even with many requests in flight.
         let _guard = self.auth_lock.lock().await;
-        headers_for(&**auth, &Unauthenticated(self)).await
+        headers_for(&**auth, || {
+            AuthContext::new(self.describe(), Arc::new(self.unauthenticated()))
+        })
+        .await
     }
 
     async fn bounded<T>(
@@ -228,22 +227,20 @@ impl HttpTransport {
     }
 }
 
-impl Transport for Unauthenticated<'_> {
-    fn request(
-        &self,
-        method: Method,
-        path: String,
-        body: Option<serde_json::Value>,
-    ) -> BoxFuture<'_, Result<Reply>> {
-        Box::pin(self.0.send(method, path, body, Vec::new()))
-    }
-
-    fn websocket(&self, path: String) -> BoxFuture<'_, Result<WebSocket>> {
-        Box::pin(self.0.upgrade(path, Vec::new()))
-    }
-
-    fn describe(&self) -> String {
-        self.0.describe()
+impl HttpTransport {
+    /// The same way to the server, without authentication headers: what a
+    /// client plugin uses to call `/authenticate`.
+    fn unauthenticated(&self) -> HttpTransport {
+        HttpTransport {
+            rt: Arc::clone(&self.rt),
+            proxy: self.proxy.clone(),
+            tls: self.tls.clone(),
+            auth: None,
+            auth_lock: futures::lock::Mutex::new(()),
+            host: self.host.clone(),
+            port: self.port,
+            prefix: self.prefix.clone(),
+        }
     }
 }
 
