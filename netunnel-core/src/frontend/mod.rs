@@ -5,13 +5,12 @@ mod connector;
 mod http_client;
 mod http_server;
 mod peer_routes;
-mod runtime;
 mod server;
 pub mod tls;
 mod ws_client;
 
+pub use crate::runtime::AsyncStdRuntime;
 pub use connector::HttpConnector;
 pub use http_client::{HttpTransport, TransportOptions};
 pub use http_server::ServerHandle;
-pub use runtime::AsyncStdRuntime;
 pub use server::{Server, ServerOptions};

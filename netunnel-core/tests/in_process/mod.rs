@@ -1,9 +1,9 @@
-//! In-process helpers of the core tests: smol as a second runtime, websocket
-//! pairs over loopback TCP, and entrance -> exit chains.
+//! In-process helpers of the core tests: every test on smol (the crate's
+//! `SmolRuntime`, threads of its own) and async-std, websocket pairs over
+//! loopback TCP, and entrance -> exit chains.
 #![allow(dead_code, clippy::unwrap_used)]
 
 use std::future::Future;
-use std::io;
 use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,64 +12,16 @@ use futures::future::BoxFuture;
 use futures::AsyncReadExt;
 use netunnel_core::tunnel::{Entrance, Exit, SpareSettings, SpareSource};
 use netunnel_core::ws::{self, Heartbeat, WebSocket};
-use netunnel_core::{BoxConn, Error, Listener, Runtime, RuntimeRef};
-
-/// The second executor.
-pub struct SmolRuntime;
-
-struct SmolListener(smol::net::TcpListener);
-
-impl Listener for SmolListener {
-    fn accept(&self) -> BoxFuture<'_, io::Result<(BoxConn, std::net::SocketAddr)>> {
-        Box::pin(async move {
-            let (stream, peer) = self.0.accept().await?;
-            stream.set_nodelay(true)?;
-            Ok((Box::new(stream) as BoxConn, peer))
-        })
-    }
-
-    fn local_addr(&self) -> io::Result<std::net::SocketAddr> {
-        self.0.local_addr()
-    }
-}
-
-impl Runtime for SmolRuntime {
-    fn spawn(&self, future: BoxFuture<'static, ()>) {
-        smol::spawn(future).detach();
-    }
-
-    fn sleep(&self, duration: Duration) -> BoxFuture<'static, ()> {
-        Box::pin(async move {
-            smol::Timer::after(duration).await;
-        })
-    }
-
-    fn listen(&self, host: String, port: u16) -> BoxFuture<'static, io::Result<Box<dyn Listener>>> {
-        Box::pin(async move {
-            let listener = smol::net::TcpListener::bind((host.as_str(), port)).await?;
-            Ok(Box::new(SmolListener(listener)) as Box<dyn Listener>)
-        })
-    }
-
-    fn connect(&self, host: String, port: u16) -> BoxFuture<'static, io::Result<BoxConn>> {
-        Box::pin(async move {
-            let stream = smol::net::TcpStream::connect((host.as_str(), port)).await?;
-            stream.set_nodelay(true)?;
-            Ok(Box::new(stream) as BoxConn)
-        })
-    }
-
-    fn unblock(&self, work: Box<dyn FnOnce() + Send>) -> BoxFuture<'static, ()> {
-        Box::pin(smol::unblock(work))
-    }
-}
+use netunnel_core::{Error, RuntimeRef};
 
 pub fn on_every_runtime<F, Fut>(test: F)
 where
     F: Fn(RuntimeRef) -> Fut,
     Fut: Future<Output = ()>,
 {
-    smol::block_on(test(Arc::new(SmolRuntime)));
+    let smol = netunnel_core::runtime::SmolRuntime::new(2).unwrap();
+    smol::block_on(test(smol.clone()));
+    smol.shutdown();
     #[cfg(feature = "async-std")]
     async_std::task::block_on(test(netunnel_core::AsyncStdRuntime::shared()));
 }

@@ -1,8 +1,10 @@
 //! The runtime seam: everything the core needs from an async executor.
 //!
 //! The core never names an executor. It receives an `Arc<dyn Runtime>` and uses it
-//! to spawn tasks, sleep, listen on and connect to TCP. The async-std frontend
-//! provides `AsyncStdRuntime`; the tests also run the core on smol.
+//! to spawn tasks, sleep, listen on and connect to TCP. One file per runtime,
+//! each behind its feature: `async_std.rs` (`AsyncStdRuntime`, async-std's
+//! global executor, the default) and `smol.rs` (`SmolRuntime`, an executor with
+//! threads of its own that its owner shuts down).
 
 use std::io;
 use std::net::SocketAddr;
@@ -11,6 +13,16 @@ use std::time::Duration;
 
 use futures::future::BoxFuture;
 use futures::{AsyncRead, AsyncWrite};
+
+#[cfg(feature = "async-std")]
+mod async_std;
+#[cfg(feature = "smol")]
+mod smol;
+
+#[cfg(feature = "async-std")]
+pub use self::async_std::AsyncStdRuntime;
+#[cfg(feature = "smol")]
+pub use self::smol::SmolRuntime;
 
 /// A byte stream the core can tunnel: TCP, TLS or an upgraded HTTP connection.
 pub trait Conn: AsyncRead + AsyncWrite + Send + Sync + Unpin + 'static {}

@@ -5,10 +5,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_std::net::{TcpListener, TcpStream};
+use ::async_std::net::{TcpListener, TcpStream};
 use futures::future::BoxFuture;
 
-use crate::runtime::{BoxConn, Listener, Runtime, RuntimeRef};
+use super::{BoxConn, Listener, Runtime, RuntimeRef};
 
 /// The async-std runtime. Stateless: every handle shares async-std's global executor.
 #[derive(Debug, Default, Clone, Copy)]
@@ -39,11 +39,11 @@ impl Listener for AsyncStdListener {
 
 impl Runtime for AsyncStdRuntime {
     fn spawn(&self, future: BoxFuture<'static, ()>) {
-        async_std::task::spawn(future);
+        ::async_std::task::spawn(future);
     }
 
     fn sleep(&self, duration: Duration) -> BoxFuture<'static, ()> {
-        Box::pin(async_std::task::sleep(duration))
+        Box::pin(::async_std::task::sleep(duration))
     }
 
     fn listen(&self, host: String, port: u16) -> BoxFuture<'static, io::Result<Box<dyn Listener>>> {
@@ -62,6 +62,6 @@ impl Runtime for AsyncStdRuntime {
     }
 
     fn unblock(&self, work: Box<dyn FnOnce() + Send>) -> BoxFuture<'static, ()> {
-        Box::pin(async_std::task::spawn_blocking(work))
+        Box::pin(::async_std::task::spawn_blocking(work))
     }
 }
