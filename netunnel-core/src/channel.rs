@@ -19,14 +19,14 @@ use crate::wire::{ControlFrame, ControlMessage};
 use crate::ws::{keep_alive, Activity, Heartbeat, WebSocket, WsReceiver, WsSender};
 
 /// Answers the requests the other side sends over a channel.
-pub trait MessageHandler: Send + Sync {
+pub(crate) trait MessageHandler: Send + Sync {
     /// Handles one request; `Err` becomes the response's `error`.
     fn handle(&self, message: ControlMessage) -> BoxFuture<'static, Result<(), String>>;
 }
 
 /// Answers every request with an empty success, as a NETunnel 1.0.x server does.
 #[derive(Debug, Default)]
-pub struct AcceptAll;
+pub(crate) struct AcceptAll;
 
 impl MessageHandler for AcceptAll {
     fn handle(&self, _message: ControlMessage) -> BoxFuture<'static, Result<(), String>> {
@@ -37,7 +37,7 @@ impl MessageHandler for AcceptAll {
 type Pending = HashMap<i64, oneshot::Sender<(Document, Option<String>)>>;
 
 /// One end of a control channel.
-pub struct Channel {
+pub(crate) struct Channel {
     id: u64,
     sender: Mutex<WsSender>,
     next_identifier: AtomicI64,
@@ -57,7 +57,7 @@ impl std::fmt::Debug for Channel {
 impl Channel {
     /// Wraps an established websocket. Run [`Channel::serve`] with the returned
     /// receiver, or nothing is ever received.
-    pub fn new(id: u64, ws: WebSocket) -> (Arc<Channel>, WsReceiver) {
+    pub(crate) fn new(id: u64, ws: WebSocket) -> (Arc<Channel>, WsReceiver) {
         let (sender, receiver) = ws.split();
         let channel = Arc::new(Channel {
             id,
@@ -70,27 +70,27 @@ impl Channel {
     }
 
     /// The channel's id.
-    pub fn id(&self) -> u64 {
+    pub(crate) fn id(&self) -> u64 {
         self.id
     }
 
     /// Whether the channel has ended.
-    pub fn is_closed(&self) -> bool {
+    pub(crate) fn is_closed(&self) -> bool {
         self.closed.is_fired()
     }
 
     /// Completes when the channel has ended.
-    pub fn closed(&self) -> impl std::future::Future<Output = ()> + Send + Unpin + 'static {
+    pub(crate) fn closed(&self) -> impl std::future::Future<Output = ()> + Send + Unpin + 'static {
         self.closed.wait()
     }
 
     /// Ends the channel (the other side sees the websocket close).
-    pub fn close(&self) {
+    pub(crate) fn close(&self) {
         self.closed.fire();
     }
 
     /// Sends `message` and waits for its response.
-    pub async fn request(&self, message: ControlMessage) -> Result<Document> {
+    pub(crate) async fn request(&self, message: ControlMessage) -> Result<Document> {
         if self.is_closed() {
             return Err(Error::ChannelClosed);
         }
@@ -130,7 +130,7 @@ impl Channel {
 
     /// Receives until the websocket closes, the heartbeat fails or
     /// [`Channel::close`] is called; then marks the channel closed.
-    pub async fn serve(
+    pub(crate) async fn serve(
         self: Arc<Self>,
         rt: RuntimeRef,
         receiver: WsReceiver,

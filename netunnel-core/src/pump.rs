@@ -42,7 +42,7 @@ enum Down {
 /// completes; then closes the TCP connection (NETunnel has no half-close).
 /// With `reuse`, returns the websocket when it is clean for another connection;
 /// otherwise (and on any failure) closes it and returns `None`.
-pub async fn pump<S>(
+pub(crate) async fn pump<S>(
     rt: &dyn Runtime,
     ws: WebSocket,
     tcp: BoxConn,

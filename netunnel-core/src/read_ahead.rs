@@ -19,11 +19,11 @@ use futures::io::{AsyncRead, AsyncWrite, IoSlice};
 use crate::runtime::BoxConn;
 
 /// Bytes read at a time while a transfer is in bulk: one full frame.
-pub const BULK_READ: usize = 64 * 1024;
+pub(crate) const BULK_READ: usize = 64 * 1024;
 
 /// A [`BoxConn`] whose reads are batched while the traffic is bulk. Writes pass
 /// straight through.
-pub struct ReadAhead {
+pub(crate) struct ReadAhead {
     inner: BoxConn,
     /// Read-ahead bytes; empty (unallocated) unless in bulk.
     buffer: Vec<u8>,
@@ -37,7 +37,7 @@ pub struct ReadAhead {
 
 impl ReadAhead {
     /// Wraps `inner`; no buffer is allocated until a read fills its caller's buffer.
-    pub fn new(inner: BoxConn) -> Self {
+    pub(crate) fn new(inner: BoxConn) -> Self {
         ReadAhead {
             inner,
             buffer: Vec::new(),

@@ -8,7 +8,7 @@ use futures::future::{FutureExt, Shared};
 
 /// A signal that fires once and can be awaited by any number of tasks.
 #[derive(Debug)]
-pub struct StopSignal {
+pub(crate) struct StopSignal {
     sender: Mutex<Option<oneshot::Sender<()>>>,
     receiver: Shared<oneshot::Receiver<()>>,
     fired: AtomicBool,
@@ -22,7 +22,7 @@ impl Default for StopSignal {
 
 impl StopSignal {
     /// A signal that has not fired.
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         let (sender, receiver) = oneshot::channel();
         StopSignal {
             sender: Mutex::new(Some(sender)),
@@ -32,7 +32,7 @@ impl StopSignal {
     }
 
     /// Fires the signal; returns `true` the first time only.
-    pub fn fire(&self) -> bool {
+    pub(crate) fn fire(&self) -> bool {
         if self.fired.swap(true, Ordering::AcqRel) {
             return false;
         }
@@ -43,26 +43,26 @@ impl StopSignal {
     }
 
     /// Whether [`StopSignal::fire`] was called.
-    pub fn is_fired(&self) -> bool {
+    pub(crate) fn is_fired(&self) -> bool {
         self.fired.load(Ordering::Acquire)
     }
 
     /// Completes once the signal fired.
-    pub fn wait(&self) -> impl std::future::Future<Output = ()> + Send + Unpin + 'static {
+    pub(crate) fn wait(&self) -> impl std::future::Future<Output = ()> + Send + Unpin + 'static {
         self.receiver.clone().map(|_| ())
     }
 }
 
 /// Counts running tasks so a shutdown can wait for them to finish.
 #[derive(Debug)]
-pub struct TaskTracker {
+pub(crate) struct TaskTracker {
     sender: Mutex<Option<async_channel::Sender<()>>>,
     receiver: async_channel::Receiver<()>,
 }
 
 /// Held by a tracked task; dropping it marks the task finished.
 #[derive(Debug, Clone)]
-pub struct TaskToken(#[allow(dead_code)] Option<async_channel::Sender<()>>);
+pub(crate) struct TaskToken(#[allow(dead_code)] Option<async_channel::Sender<()>>);
 
 impl Default for TaskTracker {
     fn default() -> Self {
@@ -72,7 +72,7 @@ impl Default for TaskTracker {
 
 impl TaskTracker {
     /// An empty tracker.
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         let (sender, receiver) = async_channel::bounded(1);
         TaskTracker {
             sender: Mutex::new(Some(sender)),
@@ -81,12 +81,12 @@ impl TaskTracker {
     }
 
     /// A token for one more task (an inert token once [`TaskTracker::wait`] started).
-    pub fn token(&self) -> TaskToken {
+    pub(crate) fn token(&self) -> TaskToken {
         TaskToken(self.sender.lock().ok().and_then(|s| s.clone()))
     }
 
     /// Completes when every token handed out has been dropped.
-    pub async fn wait(&self) {
+    pub(crate) async fn wait(&self) {
         if let Ok(mut sender) = self.sender.lock() {
             sender.take();
         }

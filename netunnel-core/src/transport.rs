@@ -4,7 +4,7 @@
 use futures::future::BoxFuture;
 
 use crate::error::{Error, Result};
-use crate::ws::WebSocket;
+pub use crate::ws::WebSocket;
 
 /// HTTP methods the protocol uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

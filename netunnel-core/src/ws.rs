@@ -13,13 +13,15 @@ use crate::runtime::{BoxConn, Runtime};
 /// A websocket over any [`crate::Conn`].
 pub type WebSocket = WebSocketStream<BoxConn>;
 /// The sending half of a [`WebSocket`].
-pub type WsSender = WebSocketSender<BoxConn>;
+pub(crate) type WsSender = WebSocketSender<BoxConn>;
 /// The receiving half of a [`WebSocket`].
-pub type WsReceiver = WebSocketReceiver<BoxConn>;
+pub(crate) type WsReceiver = WebSocketReceiver<BoxConn>;
 
 /// Prepares a connection to carry a websocket: reads are batched while the
-/// traffic is bulk (see [`crate::read_ahead`]).
-pub fn over(conn: BoxConn) -> BoxConn {
+/// traffic is bulk (see [`crate::read_ahead`]). Only transports make
+/// websockets: without the frontend, nothing in the library calls it.
+#[cfg_attr(not(feature = "async-std"), allow(dead_code))]
+pub(crate) fn over(conn: BoxConn) -> BoxConn {
     Box::new(crate::read_ahead::ReadAhead::new(conn))
 }
 
@@ -29,7 +31,8 @@ pub fn over(conn: BoxConn) -> BoxConn {
 /// one websocket per connection, so we keep its read buffer at 2 KiB (larger
 /// frames are assembled across reads, which [`over`]'s read-ahead serves from
 /// memory during bulk transfers) and write eagerly.
-pub fn config() -> WebSocketConfig {
+#[cfg_attr(not(feature = "async-std"), allow(dead_code))]
+pub(crate) fn config() -> WebSocketConfig {
     WebSocketConfig::default()
         .read_buffer_size(2 * 1024)
         .write_buffer_size(0)
@@ -71,11 +74,11 @@ impl Default for Heartbeat {
 
 /// Counts frames received, so the heartbeat can tell silence from traffic.
 #[derive(Debug, Default)]
-pub struct Activity(AtomicU64);
+pub(crate) struct Activity(AtomicU64);
 
 impl Activity {
     /// Records one received frame.
-    pub fn bump(&self) {
+    pub(crate) fn bump(&self) {
         self.0.fetch_add(1, Ordering::Relaxed);
     }
 
@@ -86,7 +89,7 @@ impl Activity {
 
 /// Runs the heartbeat until the peer stops answering (then returns) or, with
 /// `heartbeat` `None`, forever.
-pub async fn keep_alive(
+pub(crate) async fn keep_alive(
     rt: &dyn Runtime,
     heartbeat: Option<Heartbeat>,
     activity: &Activity,
@@ -125,7 +128,7 @@ pub async fn keep_alive(
 /// Waits for the next frame of an idle websocket (a spare, or an exit waiting
 /// for its first frame), pinging it per `heartbeat`. `None` when the websocket
 /// closed, failed or stopped answering.
-pub async fn next_frame(
+pub(crate) async fn next_frame(
     rt: &dyn Runtime,
     ws: &mut WebSocket,
     heartbeat: Option<Heartbeat>,

@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use futures::future::BoxFuture;
 use netunnel_core::client::{Client, ClientSettings};
+use netunnel_core::transport::WebSocket;
 use netunnel_core::transport::{Method, Reply, Transport};
-use netunnel_core::ws::WebSocket;
 use netunnel_core::{AsyncStdRuntime, ErrorKind, HttpTransport, Server, ServerOptions};
 
 async fn deadline<F: std::future::Future>(future: F) -> F::Output {

@@ -26,7 +26,7 @@ fn temp_prefix(path: &Path) -> String {
 
 /// Replaces `path` with `bytes`, creating its folder if needed. The file is
 /// created with mode 0600.
-pub fn write(path: &Path, bytes: &[u8]) -> io::Result<()> {
+pub(super) fn write(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let folder = folder_of(path);
     fs::create_dir_all(&folder)?;
     let temp = folder.join(format!(
@@ -54,7 +54,7 @@ pub fn write(path: &Path, bytes: &[u8]) -> io::Result<()> {
 }
 
 /// Removes temporary files a crashed writer may have left beside `path`.
-pub fn clean_leftovers(path: &Path) {
+pub(super) fn clean_leftovers(path: &Path) {
     let prefix = temp_prefix(path);
     let Ok(entries) = fs::read_dir(folder_of(path)) else {
         return;

@@ -90,7 +90,7 @@ pub fn validate(key: &str, value: &Value) -> Result<(), String> {
 }
 
 /// Parses a validated allow-list value.
-pub fn parse_allow_list(value: Option<&Value>) -> Option<AllowList> {
+pub(super) fn parse_allow_list(value: Option<&Value>) -> Option<AllowList> {
     value.and_then(|value| allow_list(value).ok())
 }
 

@@ -36,7 +36,7 @@ fn describe(req: &Request<State>, body: Vec<u8>) -> AuthRequest {
 }
 
 /// Refuses (403, not JSON) what the plugin does not authenticate.
-pub struct RequireAuth;
+pub(super) struct RequireAuth;
 
 #[tide::utils::async_trait]
 impl tide::Middleware<State> for RequireAuth {
@@ -60,7 +60,7 @@ impl tide::Middleware<State> for RequireAuth {
 }
 
 /// `POST /authenticate`, answered by the plugin.
-pub async fn authenticate(mut req: Request<State>) -> tide::Result {
+pub(super) async fn authenticate(mut req: Request<State>) -> tide::Result {
     let mut body = Vec::new();
     req.take_body()
         .take(MAX_BODY + 1)

@@ -6,7 +6,7 @@ use tide::Request;
 use super::http_server::{empty_response, id_param, read_json, reply, to_json, State};
 
 /// Adds the peer routes to `app`.
-pub fn add(app: &mut tide::Server<State>) {
+pub(super) fn add(app: &mut tide::Server<State>) {
     app.at("/peers").get(list).post(register);
     app.at("/peers/:pid").get(get).post(update).delete(delete);
     app.at("/peers/:pid/static_tunnels")

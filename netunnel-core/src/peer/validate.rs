@@ -41,7 +41,7 @@ fn name(value: &Value) -> Result<String> {
 }
 
 /// Any valid `http://` or `https://` URL with a host.
-pub fn url(value: &Value) -> Result<String> {
+pub(super) fn url(value: &Value) -> Result<String> {
     let bad =
         || Error::BadRequest("`target_netunnel_url` must be an http:// or https:// URL".into());
     let text = value.as_str().ok_or_else(bad)?;
@@ -58,7 +58,7 @@ fn auth_data(value: &Value) -> Result<BTreeMap<String, String>> {
 }
 
 /// `POST /peers`: name, URL and authentication data.
-pub struct NewPeer {
+pub(super) struct NewPeer {
     /// Unique name.
     pub name: String,
     /// The peer's URL.
@@ -68,7 +68,7 @@ pub struct NewPeer {
 }
 
 /// Validates a `POST /peers` body.
-pub fn new_peer(body: &Value) -> Result<NewPeer> {
+pub(super) fn new_peer(body: &Value) -> Result<NewPeer> {
     let body = object(body)?;
     refuse_unknown(body, &["name", "target_netunnel_url", "auth_data"])?;
     let missing = |field: &str| Error::BadRequest(format!("missing `{field}`"));
@@ -86,7 +86,7 @@ pub fn new_peer(body: &Value) -> Result<NewPeer> {
 
 /// `POST /peers/{pid}`: any of the three fields.
 #[derive(Default)]
-pub struct PeerChanges {
+pub(super) struct PeerChanges {
     /// New name.
     pub name: Option<String>,
     /// New URL.
@@ -96,7 +96,7 @@ pub struct PeerChanges {
 }
 
 /// Validates a `POST /peers/{pid}` body.
-pub fn peer_changes(body: &Value) -> Result<PeerChanges> {
+pub(super) fn peer_changes(body: &Value) -> Result<PeerChanges> {
     let body = object(body)?;
     refuse_unknown(body, &["name", "target_netunnel_url", "auth_data"])?;
     Ok(PeerChanges {
@@ -107,7 +107,7 @@ pub fn peer_changes(body: &Value) -> Result<PeerChanges> {
 }
 
 /// `POST /peers/{pid}/static_tunnels`.
-pub struct NewStaticTunnel {
+pub(super) struct NewStaticTunnel {
     /// Destination address on the peer's side.
     pub remote_address: String,
     /// Destination port on the peer's side.
@@ -127,7 +127,7 @@ fn ipv4(body: &Map<String, Value>, field: &str) -> Result<String> {
 }
 
 /// Validates a `POST /peers/{pid}/static_tunnels` body.
-pub fn new_static_tunnel(body: &Value) -> Result<NewStaticTunnel> {
+pub(super) fn new_static_tunnel(body: &Value) -> Result<NewStaticTunnel> {
     let body = object(body)?;
     refuse_unknown(
         body,

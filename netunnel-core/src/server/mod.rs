@@ -5,7 +5,7 @@ mod proxy_settings;
 mod tunnels;
 
 pub use crate::config::AllowList;
-pub use crate::tunnel::TunnelEnd;
+pub(crate) use crate::tunnel::TunnelEnd;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};

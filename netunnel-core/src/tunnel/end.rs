@@ -11,7 +11,7 @@ const STOP_GRACE: Duration = Duration::from_secs(5);
 
 /// One end of a tunnel, as held by whichever side owns it.
 #[derive(Debug, Clone)]
-pub enum TunnelEnd {
+pub(crate) enum TunnelEnd {
     /// This side listens.
     Entrance(Arc<Entrance>),
     /// This side connects out.
@@ -20,7 +20,7 @@ pub enum TunnelEnd {
 
 impl TunnelEnd {
     /// Closes every connection of the tunnel end.
-    pub fn stop(&self) {
+    pub(crate) fn stop(&self) {
         match self {
             TunnelEnd::Entrance(entrance) => entrance.stop(),
             TunnelEnd::Exit(exit) => exit.stop(),
@@ -28,7 +28,7 @@ impl TunnelEnd {
     }
 
     /// Takes no new connection; the open ones go on until they end.
-    pub fn drain(&self) {
+    pub(crate) fn drain(&self) {
         match self {
             TunnelEnd::Entrance(entrance) => entrance.drain(),
             TunnelEnd::Exit(exit) => exit.drain(),
@@ -36,7 +36,7 @@ impl TunnelEnd {
     }
 
     /// Waits until every task of the tunnel end has finished.
-    pub async fn wait_stopped(&self) {
+    pub(crate) async fn wait_stopped(&self) {
         match self {
             TunnelEnd::Entrance(entrance) => entrance.wait_stopped().await,
             TunnelEnd::Exit(exit) => exit.wait_stopped().await,
@@ -46,7 +46,7 @@ impl TunnelEnd {
     /// Ends the tunnel end and waits for it. With `force` its connections
     /// close at once and the wait is bounded (5 s); without, it
     /// drains, and the wait lasts as long as its open connections do.
-    pub async fn finish(&self, rt: &dyn Runtime, force: bool) {
+    pub(crate) async fn finish(&self, rt: &dyn Runtime, force: bool) {
         if force {
             self.stop();
             crate::runtime::timeout(rt, STOP_GRACE, self.wait_stopped()).await;

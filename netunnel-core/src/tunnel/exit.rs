@@ -17,7 +17,7 @@ use crate::ws::{next_frame, Heartbeat, WebSocket};
 const CLOSE_GRACE: Duration = Duration::from_secs(2);
 
 /// The exit side of one tunnel.
-pub struct Exit {
+pub(crate) struct Exit {
     rt: RuntimeRef,
     host: String,
     port: u16,
@@ -39,7 +39,7 @@ impl Exit {
     /// An exit that connects to `host:port`. `heartbeat` applies to every
     /// websocket it serves (clients ping, servers only answer); with `reuse`
     /// (both sides ours) a websocket serves one connection after another.
-    pub fn new(
+    pub(crate) fn new(
         rt: RuntimeRef,
         host: String,
         port: u16,
@@ -58,14 +58,9 @@ impl Exit {
         })
     }
 
-    /// The destination `(host, port)`.
-    pub fn destination(&self) -> (&str, u16) {
-        (&self.host, self.port)
-    }
-
     /// Serves one websocket in the background (closes it if the exit is
     /// stopping or draining).
-    pub fn serve(self: &Arc<Self>, ws: WebSocket) {
+    pub(crate) fn serve(self: &Arc<Self>, ws: WebSocket) {
         if self.draining.is_fired() || self.stop.is_fired() {
             return;
         }
@@ -143,24 +138,19 @@ impl Exit {
     }
 
     /// Closes every connection of this exit.
-    pub fn stop(&self) {
+    pub(crate) fn stop(&self) {
         self.stop.fire();
     }
 
     /// Takes no new connection and closes the websockets waiting for one; open
     /// connections go on until they end (see [`Exit::wait_stopped`]).
-    pub fn drain(&self) {
+    pub(crate) fn drain(&self) {
         self.draining.fire();
-    }
-
-    /// Whether [`Exit::stop`] was called.
-    pub fn is_stopped(&self) -> bool {
-        self.stop.is_fired()
     }
 
     /// Waits until every connection has ended (call [`Exit::stop`] first to
     /// force it, or [`Exit::drain`] to let the open ones finish).
-    pub async fn wait_stopped(&self) {
+    pub(crate) async fn wait_stopped(&self) {
         self.tasks.wait().await;
     }
 }

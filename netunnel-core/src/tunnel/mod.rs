@@ -6,9 +6,9 @@ mod entrance;
 mod exit;
 mod idle;
 
-pub use end::TunnelEnd;
-pub use entrance::{Entrance, SpareSettings, SpareSource};
-pub use exit::Exit;
+pub(crate) use end::TunnelEnd;
+pub(crate) use entrance::{Entrance, SpareSettings, SpareSource};
+pub(crate) use exit::Exit;
 
 use std::future::Future;
 

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use clap::Args;
-use netunnel_core::ws::Heartbeat;
+use netunnel_core::Heartbeat;
 
 /// The heartbeat flag shared by `server` and `client`.
 #[derive(Debug, Args)]

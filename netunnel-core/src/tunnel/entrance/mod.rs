@@ -38,7 +38,7 @@ const RETRY_DELAY: Duration = Duration::from_millis(500);
 
 /// How an entrance keeps its spare websockets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SpareSettings {
+pub(crate) struct SpareSettings {
     /// Keep-alive of every spare and of the connections they carry; `None` on
     /// a side that only answers pings (our server).
     pub heartbeat: Option<Heartbeat>,
@@ -51,7 +51,7 @@ pub struct SpareSettings {
 impl SpareSettings {
     /// Spares pinged per `heartbeat`, lingering one heartbeat interval (20 s
     /// without a heartbeat).
-    pub fn new(heartbeat: Option<Heartbeat>) -> SpareSettings {
+    pub(crate) fn new(heartbeat: Option<Heartbeat>) -> SpareSettings {
         SpareSettings {
             heartbeat,
             linger: heartbeat.map_or(Heartbeat::DEFAULT_INTERVAL, |beat| beat.idle),
@@ -60,7 +60,7 @@ impl SpareSettings {
 }
 
 /// Where spare websockets come from.
-pub trait SpareSource: Send + Sync {
+pub(crate) trait SpareSource: Send + Sync {
     /// Opens one spare. `Ok(Some(ws))` when this side opens it (a client);
     /// `Ok(None)` when the other side was asked to open it and it will arrive
     /// through [`Entrance::add_spare`] (a server).
@@ -81,7 +81,7 @@ struct Spares {
 }
 
 /// The entrance side of one tunnel.
-pub struct Entrance {
+pub(crate) struct Entrance {
     rt: RuntimeRef,
     source: Arc<dyn SpareSource>,
     heartbeat: Option<Heartbeat>,
@@ -108,7 +108,7 @@ impl Entrance {
     /// Starts accepting on `listener` and opening spares from `source`. With
     /// `reuse` (both sides ours) a websocket whose connection ended cleanly goes
     /// back to the spares.
-    pub fn start(
+    pub(crate) fn start(
         rt: RuntimeRef,
         listener: Box<dyn Listener>,
         source: Arc<dyn SpareSource>,
@@ -143,24 +143,25 @@ impl Entrance {
     }
 
     /// The address the entrance listens on.
-    pub fn local_addr(&self) -> SocketAddr {
+    pub(crate) fn local_addr(&self) -> SocketAddr {
         self.local_addr
     }
 
     /// Spare websockets held open and waiting for a connection now.
-    pub fn idle_spares(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn idle_spares(&self) -> usize {
         self.lock().idle
     }
 
     /// Completes once the first spare is ready (or the entrance stopped).
-    pub async fn wait_ready(&self) {
+    pub(crate) async fn wait_ready(&self) {
         let ready = self.ready.wait();
         let stop = self.stop.wait();
         select(ready, stop).await;
     }
 
     /// Hands over a websocket the other side opened on request.
-    pub fn add_spare(self: &Arc<Self>, ws: WebSocket) {
+    pub(crate) fn add_spare(self: &Arc<Self>, ws: WebSocket) {
         {
             let mut spares = self.lock();
             if spares.pushed.pop_front().is_none() {
@@ -172,7 +173,7 @@ impl Entrance {
     }
 
     /// Stops accepting and closes every connection and spare.
-    pub fn stop(&self) {
+    pub(crate) fn stop(&self) {
         if self.stop.fire() {
             self.queue_rx.close();
         }
@@ -181,7 +182,7 @@ impl Entrance {
     /// Stops accepting and closes the spares and the connections still waiting
     /// for one; connections already riding a websocket go on until they end (see
     /// [`Entrance::wait_stopped`]).
-    pub fn drain(&self) {
+    pub(crate) fn drain(&self) {
         if self.draining.fire() {
             self.queue_rx.close();
             // A closed channel still hands out what it holds: close those now
@@ -198,14 +199,9 @@ impl Entrance {
         select(self.stop.wait(), self.draining.wait()).map(|_| ())
     }
 
-    /// Whether [`Entrance::stop`] was called.
-    pub fn is_stopped(&self) -> bool {
-        self.stop.is_fired()
-    }
-
     /// Waits until every task of this entrance has ended (call
     /// [`Entrance::stop`] or [`Entrance::drain`] first).
-    pub async fn wait_stopped(&self) {
+    pub(crate) async fn wait_stopped(&self) {
         self.tasks.wait().await;
     }
 

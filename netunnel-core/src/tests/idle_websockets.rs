@@ -4,22 +4,20 @@
 //! Runs on smol and async-std, in process, with heartbeats of milliseconds.
 #![allow(clippy::unwrap_used)] // Tests panic on unexpected failures by design.
 
-mod in_process;
-
 use std::io::ErrorKind;
 use std::net::TcpListener;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::in_process::*;
+use crate::tunnel::{Entrance, Exit, SpareSettings, SpareSource};
+use crate::wire::{END_MESSAGE, START_MESSAGE};
+use crate::ws::{Heartbeat, WebSocket};
+use crate::RuntimeRef;
 use async_tungstenite::tungstenite::Message;
 use futures::future::BoxFuture;
 use futures::{AsyncReadExt, AsyncWriteExt, SinkExt, StreamExt};
-use in_process::*;
-use netunnel_core::tunnel::{Entrance, Exit, SpareSettings, SpareSource};
-use netunnel_core::wire::{END_MESSAGE, START_MESSAGE};
-use netunnel_core::ws::{Heartbeat, WebSocket};
-use netunnel_core::RuntimeRef;
 
 /// A heartbeat short enough that a test idles past it many times.
 const FAST: Heartbeat = Heartbeat {
@@ -234,7 +232,7 @@ struct Pairs {
 }
 
 impl SpareSource for Pairs {
-    fn open(&self) -> BoxFuture<'static, netunnel_core::Result<Option<WebSocket>>> {
+    fn open(&self) -> BoxFuture<'static, crate::Result<Option<WebSocket>>> {
         let rt = self.rt.clone();
         let far_ends = self.far_ends.clone();
         Box::pin(async move {

@@ -8,26 +8,26 @@ use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::tunnel::{Entrance, Exit, SpareSettings, SpareSource};
+use crate::ws::{self, Heartbeat, WebSocket};
+use crate::{Error, RuntimeRef};
 use futures::future::BoxFuture;
 use futures::AsyncReadExt;
-use netunnel_core::tunnel::{Entrance, Exit, SpareSettings, SpareSource};
-use netunnel_core::ws::{self, Heartbeat, WebSocket};
-use netunnel_core::{Error, RuntimeRef};
 
-pub fn on_every_runtime<F, Fut>(test: F)
+pub(super) fn on_every_runtime<F, Fut>(test: F)
 where
     F: Fn(RuntimeRef) -> Fut,
     Fut: Future<Output = ()>,
 {
-    let smol = netunnel_core::runtime::SmolRuntime::new(2).unwrap();
+    let smol = crate::runtime::SmolRuntime::new(2).unwrap();
     smol::block_on(test(smol.clone()));
     smol.shutdown();
     #[cfg(feature = "async-std")]
-    async_std::task::block_on(test(netunnel_core::AsyncStdRuntime::shared()));
+    async_std::task::block_on(test(crate::AsyncStdRuntime::shared()));
 }
 
 /// A websocket pair over a real loopback TCP connection.
-pub async fn ws_pair(rt: &RuntimeRef) -> (WebSocket, WebSocket) {
+pub(super) async fn ws_pair(rt: &RuntimeRef) -> (WebSocket, WebSocket) {
     let listener = rt.listen("127.0.0.1".into(), 0).await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let server = async {
@@ -47,21 +47,21 @@ pub async fn ws_pair(rt: &RuntimeRef) -> (WebSocket, WebSocket) {
     futures::join!(server, client)
 }
 
-pub async fn with_deadline<F: Future>(rt: &RuntimeRef, future: F) -> F::Output {
-    netunnel_core::runtime::timeout(&**rt, Duration::from_secs(30), future)
+pub(super) async fn with_deadline<F: Future>(rt: &RuntimeRef, future: F) -> F::Output {
+    crate::runtime::timeout(&**rt, Duration::from_secs(30), future)
         .await
         .expect("test step timed out")
 }
 
 /// Opens spares by connecting to a websocket acceptor that feeds an exit.
-pub struct DialExit {
+pub(super) struct DialExit {
     rt: RuntimeRef,
     port: u16,
     opened: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl SpareSource for DialExit {
-    fn open(&self) -> BoxFuture<'static, netunnel_core::Result<Option<WebSocket>>> {
+    fn open(&self) -> BoxFuture<'static, crate::Result<Option<WebSocket>>> {
         let rt = self.rt.clone();
         let port = self.port;
         self.opened
@@ -79,7 +79,7 @@ impl SpareSource for DialExit {
     }
 }
 
-pub async fn echo_service(rt: &RuntimeRef) -> u16 {
+pub(super) async fn echo_service(rt: &RuntimeRef) -> u16 {
     let listener = rt.listen("127.0.0.1".into(), 0).await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let spawner = rt.clone();
@@ -98,7 +98,7 @@ pub async fn echo_service(rt: &RuntimeRef) -> u16 {
 /// An entrance -> websocket -> exit chain to `target_port`, with the
 /// heartbeat of our client's entrance and no pings from the exit (as our
 /// server's); returns the entrance, the exit and the count of websockets opened.
-pub async fn tunnel_to(
+pub(super) async fn tunnel_to(
     rt: &RuntimeRef,
     target_port: u16,
     reuse: bool,
@@ -107,7 +107,7 @@ pub async fn tunnel_to(
 }
 
 /// [`tunnel_to`] with the heartbeat of each end given.
-pub async fn tunnel_with(
+pub(super) async fn tunnel_with(
     rt: &RuntimeRef,
     target_port: u16,
     reuse: bool,

@@ -1,27 +1,26 @@
-//! Tests of the runtime-agnostic core. Each runs on smol and, when the
-//! `async-std` feature is on, on async-std too: the core only sees the `Runtime`
-//! trait, so both must behave the same. (`cargo test --no-default-features
-//! --test core` builds the core without async-std at all.)
+//! Tests of the runtime-agnostic core: the control channel, tunnel ends, the
+//! heartbeat. Each runs on smol and, when the `async-std` feature is on, on
+//! async-std too: the core only sees the `Runtime` trait, so both must behave
+//! the same.
 #![allow(clippy::unwrap_used)] // Tests panic on unexpected failures by design.
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::channel::{AcceptAll, Channel, MessageHandler};
+use crate::tunnel::Exit;
+use crate::wire::{ControlFrame, ControlMessage};
+use crate::ws::Heartbeat;
+use crate::{Error, RuntimeRef};
 use async_tungstenite::tungstenite::Message;
 use futures::future::BoxFuture;
 use futures::{AsyncReadExt, AsyncWriteExt, StreamExt};
-use netunnel_core::channel::{AcceptAll, Channel, MessageHandler};
-use netunnel_core::tunnel::Exit;
-use netunnel_core::wire::{ControlFrame, ControlMessage};
-use netunnel_core::ws::Heartbeat;
-use netunnel_core::{Error, RuntimeRef};
 
-mod in_process;
-use in_process::*;
+use super::in_process::*;
 
 #[test]
 fn bson_vectors_decode_and_encode_byte_identical() {
-    let text = include_str!("data/channel-bson.json");
+    let text = include_str!("../../tests/data/channel-bson.json");
     let file: serde_json::Value = serde_json::from_str(text).unwrap();
     let vectors = file["vectors"].as_array().unwrap();
     assert_eq!(vectors.len(), 5);
@@ -340,7 +339,7 @@ fn unblock_runs_blocking_work_off_the_async_thread() {
         let caller = std::thread::current().id();
         let (value, ran_on) = with_deadline(
             &rt,
-            netunnel_core::runtime::unblock(&*rt, || (6 * 7, std::thread::current().id())),
+            crate::runtime::unblock(&*rt, || (6 * 7, std::thread::current().id())),
         )
         .await
         .expect("the work ran");
@@ -348,7 +347,7 @@ fn unblock_runs_blocking_work_off_the_async_thread() {
         assert_ne!(ran_on, caller, "the work ran on the async thread");
         let panicked = with_deadline(
             &rt,
-            netunnel_core::runtime::unblock(&*rt, || -> u8 { panic!("expected in this test") }),
+            crate::runtime::unblock(&*rt, || -> u8 { panic!("expected in this test") }),
         )
         .await;
         assert_eq!(panicked, None);
