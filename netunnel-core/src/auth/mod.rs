@@ -6,6 +6,95 @@
 //!
 //! The traits are object-safe and return boxed futures, so plugins can come from
 //! Rust, and from the Python and C bindings, without changes to the core.
+//!
+//! A pair of plugins sharing a password: the client posts it to
+//! `/authenticate` and sends back the ticket it got; the server lets in
+//! requests that carry the ticket.
+//!
+//! ```
+//! use std::collections::BTreeMap;
+//! use std::sync::{Arc, Mutex};
+//! use futures::future::BoxFuture;
+//! use netunnel_core::auth::*;
+//! use netunnel_core::client::{Client, ClientSettings};
+//! use netunnel_core::transport::Method;
+//! use netunnel_core::{AsyncStdRuntime, ErrorKind, HttpTransport, TransportOptions};
+//! use netunnel_core::{Server, ServerOptions};
+//!
+//! struct Door;
+//!
+//! impl ServerAuth for Door {
+//!     fn is_authenticated<'a>(&'a self, request: &'a AuthRequest) -> BoxFuture<'a, bool> {
+//!         Box::pin(async move { request.header("X-Ticket") == Some("ticket-1") })
+//!     }
+//!     fn authenticate<'a>(&'a self, request: &'a AuthRequest) -> BoxFuture<'a, AuthResponse> {
+//!         Box::pin(async move {
+//!             if request.body == b"{\"password\":\"open sesame\"}" {
+//!                 AuthResponse::json(200, &serde_json::json!({"ticket": "ticket-1"}))
+//!             } else {
+//!                 AuthResponse::json(403, &serde_json::json!({"error": "wrong password"}))
+//!             }
+//!         })
+//!     }
+//!     fn client_for_peer<'a>(
+//!         &'a self,
+//!         data: &'a BTreeMap<String, String>,
+//!     ) -> BoxFuture<'a, netunnel_core::Result<Arc<dyn ClientAuth>>> {
+//!         let password = data.get("password").cloned().unwrap_or_default();
+//!         Box::pin(async move { Ok(Arc::new(Key::new(&password)) as Arc<dyn ClientAuth>) })
+//!     }
+//! }
+//!
+//! struct Key {
+//!     password: String,
+//!     ticket: Mutex<Option<String>>,
+//! }
+//!
+//! impl Key {
+//!     fn new(password: &str) -> Key {
+//!         Key { password: password.into(), ticket: Mutex::new(None) }
+//!     }
+//! }
+//!
+//! impl ClientAuth for Key {
+//!     fn authenticate(&self, context: AuthContext) -> BoxFuture<'_, netunnel_core::Result<()>> {
+//!         Box::pin(async move {
+//!             let body = serde_json::json!({"password": self.password});
+//!             let answer = context.request(Method::Post, "/authenticate", Some(body)).await?;
+//!             let ticket = answer.json()?["ticket"].as_str().map(String::from);
+//!             *self.ticket.lock().unwrap() = ticket;
+//!             Ok(())
+//!         })
+//!     }
+//!     fn is_authenticated(&self) -> BoxFuture<'_, bool> {
+//!         Box::pin(async move { self.ticket.lock().unwrap().is_some() })
+//!     }
+//!     fn authorized_headers(&self) -> BoxFuture<'_, netunnel_core::Result<Headers>> {
+//!         let ticket = self.ticket.lock().unwrap().clone().unwrap_or_default();
+//!         Box::pin(async move { Ok(vec![("X-Ticket".to_string(), ticket)]) })
+//!     }
+//! }
+//!
+//! # async_std::task::block_on(async {
+//! let server = Server::start(ServerOptions::new().port(0).auth(Arc::new(Door))).await?;
+//! let rt = AsyncStdRuntime::shared();
+//! let connect = |password: &str| {
+//!     let options = TransportOptions {
+//!         auth: Some(Arc::new(Key::new(password))),
+//!         ..Default::default()
+//!     };
+//!     let transport = HttpTransport::with_options(rt.clone(), &server.url(), options).unwrap();
+//!     Client::connected(rt.clone(), Arc::new(transport), ClientSettings::default())
+//! };
+//! let client = connect("open sesame").await?;
+//! assert!(client.is_connected());
+//! client.close().await;
+//! let refused = connect("guess").await.unwrap_err();
+//! assert_eq!(refused.kind(), ErrorKind::Unauthorized);
+//! server.stop().await;
+//! # Ok::<(), netunnel_core::Error>(())
+//! # }).unwrap();
+//! ```
 
 mod context;
 mod secret;
