@@ -7,13 +7,13 @@ use std::path::{Path, PathBuf};
 /// Bottom up. A module may use the ones before it in this list.
 const ORDER: &[&str] = &[
     "error",
-    "wire",
     "runtime",
     "secret",
     "sync",
     "read_ahead",
     "ws",
     "proxy",
+    "wire",
     "config",
     "channel",
     "pump",

@@ -318,7 +318,8 @@ async fn set_http_proxy(mut req: Request<State>) -> tide::Result {
     reply(
         async {
             let body = read_json(&mut req).await?;
-            let shown = req.state().set_http_proxy(&body).await?;
+            let request = crate::wire::HttpProxyRequest::from_json(&body)?;
+            let shown = req.state().set_http_proxy(request).await?;
             Ok(json_response(shown))
         }
         .await,

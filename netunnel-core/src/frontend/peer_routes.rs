@@ -34,7 +34,8 @@ async fn register(mut req: Request<State>) -> tide::Result {
     reply(
         async {
             let body: Value = read_json(&mut req).await?;
-            to_json(&req.state().peers().register(&body).await?)
+            let new = crate::wire::NewPeer::from_json(&body)?;
+            to_json(&req.state().peers().register(new).await?)
         }
         .await,
     )
@@ -46,7 +47,8 @@ async fn update(mut req: Request<State>) -> tide::Result {
             let pid = id_param(&req, "pid")?;
             req.state().peers().get(pid)?;
             let body: Value = read_json(&mut req).await?;
-            to_json(&req.state().peers().update(pid, &body).await?)
+            let changes = crate::wire::PeerChanges::from_json(&body)?;
+            to_json(&req.state().peers().update(pid, changes).await?)
         }
         .await,
     )
@@ -72,7 +74,8 @@ async fn create_static(mut req: Request<State>) -> tide::Result {
             let pid = id_param(&req, "pid")?;
             req.state().peers().get(pid)?;
             let body: Value = read_json(&mut req).await?;
-            to_json(&req.state().peers().create_static_tunnel(pid, &body).await?)
+            let new = crate::wire::NewStaticTunnel::from_json(&body)?;
+            to_json(&req.state().peers().create_static_tunnel(pid, new).await?)
         }
         .await,
     )

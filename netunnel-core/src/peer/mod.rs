@@ -3,7 +3,6 @@
 
 mod link;
 mod static_tunnel;
-mod validate;
 
 pub use link::{connect, verify, Connector, PeerLink, Timing};
 pub use static_tunnel::Runner;
@@ -19,7 +18,7 @@ use crate::config::{ConfigStore, MASK};
 use crate::error::{Error, Result};
 use crate::runtime::RuntimeRef;
 use crate::secret::SecretKey;
-use crate::wire::{Peer, StaticTunnel};
+use crate::wire::{NewPeer, NewStaticTunnel, Peer, PeerChanges, StaticTunnel};
 
 type RunnerKey = (u64, u64);
 
@@ -156,8 +155,7 @@ impl PeerManager {
     }
 
     /// `POST /peers`: checks the peer, then stores it.
-    pub async fn register(&self, body: &Value) -> Result<Peer> {
-        let new = validate::new_peer(body)?;
+    pub async fn register(&self, new: NewPeer) -> Result<Peer> {
         let _ops = self.ops.lock().await;
         let mut peers = self.stored();
         if peers.iter().any(|p| p.name == new.name) {
@@ -186,8 +184,7 @@ impl PeerManager {
 
     /// `POST /peers/{pid}`: renames, or changes URL or auth data (checked first;
     /// the peer's static tunnels restart with the new settings).
-    pub async fn update(&self, pid: u64, body: &Value) -> Result<Peer> {
-        let changes = validate::peer_changes(body)?;
+    pub async fn update(&self, pid: u64, changes: PeerChanges) -> Result<Peer> {
         let _ops = self.ops.lock().await;
         let mut peers = self.stored();
         let index = Self::find(&peers, pid)?;
@@ -276,8 +273,11 @@ impl PeerManager {
 
     /// `POST /peers/{pid}/static_tunnels`: returns once the tunnel is online;
     /// when the first attempt fails, nothing is stored and the reason is returned.
-    pub async fn create_static_tunnel(&self, pid: u64, body: &Value) -> Result<StaticTunnel> {
-        let new = validate::new_static_tunnel(body)?;
+    pub async fn create_static_tunnel(
+        &self,
+        pid: u64,
+        new: NewStaticTunnel,
+    ) -> Result<StaticTunnel> {
         let _ops = self.ops.lock().await;
         let mut peers = self.stored();
         let index = Self::find(&peers, pid)?;

@@ -5,15 +5,7 @@ use serde_json::{json, Value};
 use super::ServerCore;
 use crate::config::{ProxySettings, MASK};
 use crate::error::{Error, Result};
-
-fn optional_text(body: &Value, key: &str) -> Result<Option<String>> {
-    match body.get(key) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(text)) if text.is_empty() => Ok(None),
-        Some(Value::String(text)) => Ok(Some(text.clone())),
-        Some(_) => Err(Error::BadRequest(format!("`{key}` must be a string"))),
-    }
-}
+use crate::wire::HttpProxyRequest;
 
 fn config_error(err: crate::config::ConfigError) -> Error {
     Error::Config(err.to_string())
@@ -42,36 +34,17 @@ impl ServerCore {
 
     /// `POST /config/http-proxy`: verifies (unless `check_proxy` is false) and
     /// stores the proxy, credentials encrypted. Nothing changes on failure.
-    pub async fn set_http_proxy(&self, body: &Value) -> Result<Value> {
-        let Some(url) = body.get("proxy_url") else {
-            return Err(Error::BadRequest("Missing 'proxy_url' for proxy".into()));
-        };
-        let stored = match url {
-            Value::Null => Value::Null,
-            Value::String(url) => {
-                let username = optional_text(body, "username")?;
-                let password = optional_text(body, "password")?;
-                if username.is_some() != password.is_some() {
-                    return Err(Error::BadRequest(
-                        "HTTP proxy authentication needs both a username and a password".into(),
-                    ));
-                }
-                let check = match body.get("check_proxy") {
-                    None | Some(Value::Null) => true,
-                    Some(Value::Bool(check)) => *check,
-                    Some(_) => {
-                        return Err(Error::BadRequest(
-                            "`check_proxy` must be true or false".into(),
-                        ))
-                    }
-                };
+    pub async fn set_http_proxy(&self, request: HttpProxyRequest) -> Result<Value> {
+        let stored = match request.proxy_url {
+            None => Value::Null,
+            Some(url) => {
                 let proxy = ProxySettings {
                     url: url.clone(),
-                    username: username.clone(),
-                    password: password.clone(),
+                    username: request.username.clone(),
+                    password: request.password.clone(),
                 };
-                if check {
-                    let test_url = match optional_text(body, "test_url")? {
+                if request.check_proxy {
+                    let test_url = match request.test_url {
                         Some(test_url) => test_url,
                         None => match self.store.get("http_proxy_test_url") {
                             Some(Value::String(test_url)) => test_url,
@@ -86,12 +59,7 @@ impl ServerCore {
                         None => Ok(Value::Null),
                     }
                 };
-                json!({"proxy_url": url, "username": seal(username)?, "password": seal(password)?})
-            }
-            _ => {
-                return Err(Error::BadRequest(
-                    "`proxy_url` must be a string or null".into(),
-                ))
+                json!({"proxy_url": url, "username": seal(request.username)?, "password": seal(request.password)?})
             }
         };
         self.store

@@ -1,11 +1,15 @@
 //! What travels on the wire: REST bodies (JSON) and control-channel documents (BSON).
 
 mod control;
+mod peer_requests;
 mod peers;
+mod proxy_request;
 mod rest;
 
 pub use control::{ControlFrame, ControlMessage};
+pub use peer_requests::{NewPeer, NewStaticTunnel, PeerChanges};
 pub use peers::{Peer, StaticTunnel};
+pub use proxy_request::HttpProxyRequest;
 pub use rest::{
     ChannelCreated, CreateChannel, CreateTunnel, DeleteTunnel, ErrorBody, TunnelCreated,
 };

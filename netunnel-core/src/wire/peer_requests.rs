@@ -1,4 +1,5 @@
-//! Validation of `/peers` request bodies. Every error names the field.
+//! The bodies of the `/peers` requests, typed, and their validation from
+//! JSON. Every error names the field.
 
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
@@ -41,7 +42,7 @@ fn name(value: &Value) -> Result<String> {
 }
 
 /// Any valid `http://` or `https://` URL with a host.
-pub(super) fn url(value: &Value) -> Result<String> {
+fn url(value: &Value) -> Result<String> {
     let bad =
         || Error::BadRequest("`target_netunnel_url` must be an http:// or https:// URL".into());
     let text = value.as_str().ok_or_else(bad)?;
@@ -58,17 +59,24 @@ fn auth_data(value: &Value) -> Result<BTreeMap<String, String>> {
 }
 
 /// `POST /peers`: name, URL and authentication data.
-pub(super) struct NewPeer {
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewPeer {
     /// Unique name.
     pub name: String,
-    /// The peer's URL.
+    /// The peer's URL (`http://` or `https://`, no trailing slash).
     pub url: String,
     /// Authentication data (plain).
     pub auth_data: BTreeMap<String, String>,
 }
 
-/// Validates a `POST /peers` body.
-pub(super) fn new_peer(body: &Value) -> Result<NewPeer> {
+impl NewPeer {
+    /// Validates a `POST /peers` body.
+    pub fn from_json(body: &Value) -> Result<NewPeer> {
+        new_peer(body)
+    }
+}
+
+fn new_peer(body: &Value) -> Result<NewPeer> {
     let body = object(body)?;
     refuse_unknown(body, &["name", "target_netunnel_url", "auth_data"])?;
     let missing = |field: &str| Error::BadRequest(format!("missing `{field}`"));
@@ -85,8 +93,8 @@ pub(super) fn new_peer(body: &Value) -> Result<NewPeer> {
 }
 
 /// `POST /peers/{pid}`: any of the three fields.
-#[derive(Default)]
-pub(super) struct PeerChanges {
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PeerChanges {
     /// New name.
     pub name: Option<String>,
     /// New URL.
@@ -95,8 +103,14 @@ pub(super) struct PeerChanges {
     pub auth_data: Option<BTreeMap<String, String>>,
 }
 
-/// Validates a `POST /peers/{pid}` body.
-pub(super) fn peer_changes(body: &Value) -> Result<PeerChanges> {
+impl PeerChanges {
+    /// Validates a `POST /peers/{pid}` body.
+    pub fn from_json(body: &Value) -> Result<PeerChanges> {
+        peer_changes(body)
+    }
+}
+
+fn peer_changes(body: &Value) -> Result<PeerChanges> {
     let body = object(body)?;
     refuse_unknown(body, &["name", "target_netunnel_url", "auth_data"])?;
     Ok(PeerChanges {
@@ -107,7 +121,8 @@ pub(super) fn peer_changes(body: &Value) -> Result<PeerChanges> {
 }
 
 /// `POST /peers/{pid}/static_tunnels`.
-pub(super) struct NewStaticTunnel {
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewStaticTunnel {
     /// Destination address on the peer's side.
     pub remote_address: String,
     /// Destination port on the peer's side.
@@ -126,8 +141,14 @@ fn ipv4(body: &Map<String, Value>, field: &str) -> Result<String> {
     }
 }
 
-/// Validates a `POST /peers/{pid}/static_tunnels` body.
-pub(super) fn new_static_tunnel(body: &Value) -> Result<NewStaticTunnel> {
+impl NewStaticTunnel {
+    /// Validates a `POST /peers/{pid}/static_tunnels` body.
+    pub fn from_json(body: &Value) -> Result<NewStaticTunnel> {
+        new_static_tunnel(body)
+    }
+}
+
+fn new_static_tunnel(body: &Value) -> Result<NewStaticTunnel> {
     let body = object(body)?;
     refuse_unknown(
         body,
