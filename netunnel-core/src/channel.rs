@@ -13,6 +13,7 @@ use futures::lock::Mutex;
 use futures::StreamExt;
 
 use crate::error::{Error, Result};
+use crate::instance::{record, TARGET_CHANNEL};
 use crate::runtime::RuntimeRef;
 use crate::sync::StopSignal;
 use crate::wire::{ControlFrame, ControlMessage};
@@ -144,7 +145,9 @@ impl Channel {
             let stop = self.closed.wait();
             if let Either::Left((Either::Right(_), _)) = select(select(receive, alive), stop).await
             {
-                log::warn!(
+                record!(
+                    warn,
+                    TARGET_CHANNEL,
                     "control channel {} stopped answering pings; closing it",
                     self.id
                 );
@@ -156,7 +159,7 @@ impl Channel {
         let _ =
             crate::runtime::timeout(&*rt, std::time::Duration::from_secs(2), sender.close(None))
                 .await;
-        log::debug!("control channel {} closed", self.id);
+        record!(debug, TARGET_CHANNEL, "control channel {} closed", self.id);
     }
 
     async fn receive_loop(
@@ -173,7 +176,12 @@ impl Channel {
                 Ok(Message::Close(_)) => return,
                 Ok(_) => continue,
                 Err(err) => {
-                    log::debug!("control channel {} failed: {err}", self.id);
+                    record!(
+                        debug,
+                        TARGET_CHANNEL,
+                        "control channel {} failed: {err}",
+                        self.id
+                    );
                     return;
                 }
             };
@@ -186,7 +194,11 @@ impl Channel {
                     Some(waiter) => {
                         let _ = waiter.send((data, error));
                     }
-                    None => log::warn!("response {identifier} matches no request; ignored"),
+                    None => record!(
+                        warn,
+                        TARGET_CHANNEL,
+                        "response {identifier} matches no request; ignored"
+                    ),
                 },
                 Ok(ControlFrame::Message {
                     identifier,
@@ -194,7 +206,7 @@ impl Channel {
                 }) => {
                     let channel = Arc::clone(self);
                     let answer = handler.handle(message);
-                    rt.spawn(Box::pin(async move {
+                    rt.spawn(crate::instance::inherit(Box::pin(async move {
                         let error = answer.await.err();
                         let frame = ControlFrame::Response {
                             identifier,
@@ -202,9 +214,9 @@ impl Channel {
                             error,
                         };
                         let _ = channel.send(frame).await;
-                    }));
+                    })));
                 }
-                Err(err) => log::warn!("control channel {}: {err}", self.id),
+                Err(err) => record!(warn, TARGET_CHANNEL, "control channel {}: {err}", self.id),
             }
         }
     }

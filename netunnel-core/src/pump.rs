@@ -16,6 +16,7 @@ use futures::io::{AsyncReadExt, AsyncWriteExt, ReadHalf, WriteHalf};
 use futures::lock::Mutex;
 use futures::StreamExt;
 
+use crate::instance::{record, TARGET_TUNNEL};
 use crate::runtime::{timeout, BoxConn, Runtime};
 use crate::wire::{END_MESSAGE, MAX_FRAME_PAYLOAD};
 use crate::ws::{keep_alive, Activity, Heartbeat, WebSocket, WsReceiver, WsSender};
@@ -154,7 +155,11 @@ async fn tcp_to_ws(mut tcp: ReadHalf<BoxConn>, sender: &Mutex<WsSender>) {
             Ok(0) => return,
             Ok(n) => n,
             Err(err) => {
-                log::debug!("tunnelled connection read failed: {err}");
+                record!(
+                    debug,
+                    TARGET_TUNNEL,
+                    "tunnelled connection read failed: {err}"
+                );
                 return;
             }
         };
@@ -164,7 +169,7 @@ async fn tcp_to_ws(mut tcp: ReadHalf<BoxConn>, sender: &Mutex<WsSender>) {
             want = (want * 2).min(MAX_FRAME_PAYLOAD);
         }
         if let Err(err) = sender.lock().await.send(Message::Binary(frame)).await {
-            log::debug!("websocket send failed: {err}");
+            record!(debug, TARGET_TUNNEL, "websocket send failed: {err}");
             return;
         }
     }
@@ -181,14 +186,18 @@ async fn ws_to_tcp(
         let frame = match message {
             Ok(frame) => frame,
             Err(err) => {
-                log::debug!("websocket receive failed: {err}");
+                record!(debug, TARGET_TUNNEL, "websocket receive failed: {err}");
                 return Down::Gone;
             }
         };
         match while_pumping(frame, reuse) {
             Pumping::Write(data) => {
                 if let Err(err) = tcp.write_all(&data).await {
-                    log::debug!("tunnelled connection write failed: {err}");
+                    record!(
+                        debug,
+                        TARGET_TUNNEL,
+                        "tunnelled connection write failed: {err}"
+                    );
                     return Down::Gone;
                 }
             }

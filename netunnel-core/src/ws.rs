@@ -8,6 +8,7 @@ use async_tungstenite::tungstenite::Message;
 use async_tungstenite::{WebSocketReceiver, WebSocketSender, WebSocketStream};
 use futures::lock::Mutex;
 
+use crate::instance::{record, TARGET_TUNNEL};
 use crate::runtime::{BoxConn, Runtime};
 
 /// A websocket over any [`crate::Conn`].
@@ -118,7 +119,11 @@ pub(crate) async fn keep_alive(
         rt.sleep(heartbeat.timeout).await;
         let now = activity.get();
         if now == seen {
-            log::debug!("websocket silent after a ping; closing it");
+            record!(
+                debug,
+                TARGET_TUNNEL,
+                "websocket silent after a ping; closing it"
+            );
             return;
         }
         seen = now;

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 /// Bottom up. A module may use the ones before it in this list.
 const ORDER: &[&str] = &[
     "error",
+    "instance",
     "runtime",
     "secret",
     "sync",

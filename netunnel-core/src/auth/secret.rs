@@ -19,6 +19,7 @@ use sha2::Sha256;
 
 use super::{AuthContext, AuthRequest, AuthResponse, ClientAuth, Headers, ServerAuth};
 use crate::error::{Error, Result};
+use crate::instance::{record, TARGET_AUTH};
 use crate::transport::Method;
 
 const DEFAULT_TTL: Duration = Duration::from_secs(300);
@@ -160,7 +161,9 @@ impl ServerAuth for SecretServerAuth {
     fn authenticate<'a>(&'a self, request: &'a AuthRequest) -> BoxFuture<'a, AuthResponse> {
         Box::pin(async move {
             if !self.check_proof(&request.body) {
-                log::warn!(
+                record!(
+                    warn,
+                    TARGET_AUTH,
                     "authentication refused for {}",
                     request.remote_addr.as_deref().unwrap_or("a client")
                 );
@@ -171,7 +174,9 @@ impl ServerAuth for SecretServerAuth {
             }
             match self.issue_token() {
                 Ok(token) => {
-                    log::debug!(
+                    record!(
+                        debug,
+                        TARGET_AUTH,
                         "issued a token to {}",
                         request.remote_addr.as_deref().unwrap_or("a client")
                     );

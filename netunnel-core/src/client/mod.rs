@@ -13,6 +13,7 @@ use std::time::Duration;
 use futures::future::Either;
 
 use crate::error::{Error, Result};
+use crate::instance::{Instance, InstanceKind};
 use crate::runtime::RuntimeRef;
 use crate::transport::Transport;
 use crate::ws::Heartbeat;
@@ -77,6 +78,8 @@ struct Shared {
     session: Mutex<Option<Arc<ClientInner>>>,
     /// Serialises connecting and closing.
     changing: futures::lock::Mutex<()>,
+    /// What this client's log records carry as their `instance` key.
+    instance: Instance,
 }
 
 impl std::fmt::Debug for Client {
@@ -98,6 +101,7 @@ impl Client {
                 transport: Mutex::new(transport),
                 session: Mutex::new(None),
                 changing: futures::lock::Mutex::new(()),
+                instance: Instance::new(InstanceKind::Client),
             }),
         }
     }
@@ -111,6 +115,16 @@ impl Client {
         let client = Client::new(rt, transport, settings);
         client.connect().await?;
         Ok(client)
+    }
+
+    /// What this client's log records carry as their `instance` key.
+    pub fn instance(&self) -> Instance {
+        self.shared.instance
+    }
+
+    /// Runs `work` as this client's: its records and tasks carry its instance.
+    async fn scoped<T>(&self, work: impl std::future::Future<Output = T>) -> T {
+        self.shared.instance.scope(Box::pin(work)).await
     }
 
     fn session(&self) -> MutexGuard<'_, Option<Arc<ClientInner>>> {
@@ -140,22 +154,26 @@ impl Client {
     /// server dropped the channel, connects anew (tunnels of the old channel
     /// are gone).
     pub async fn connect(&self) -> Result<()> {
-        let _changing = self.shared.changing.lock().await;
-        let old = self.session().clone();
-        if let Some(old) = old {
-            if old.is_connected() {
-                return Ok(());
+        self.scoped(async move {
+            let _changing = self.shared.changing.lock().await;
+            let old = self.session().clone();
+            if let Some(old) = old {
+                if old.is_connected() {
+                    return Ok(());
+                }
+                old.close().await;
             }
-            old.close().await;
-        }
-        let inner = ClientInner::open(
-            Arc::clone(&self.shared.rt),
-            self.transport(),
-            self.shared.settings.clone(),
-        )
-        .await?;
-        *self.session() = Some(inner);
-        Ok(())
+            let inner = ClientInner::open(
+                self.shared.instance,
+                Arc::clone(&self.shared.rt),
+                self.transport(),
+                self.shared.settings.clone(),
+            )
+            .await?;
+            *self.session() = Some(inner);
+            Ok(())
+        })
+        .await
     }
 
     /// Changes how the next [`Client::connect`] reaches the server (another
@@ -220,9 +238,12 @@ impl Client {
         remote_address: &str,
         remote_port: u16,
     ) -> Result<Tunnel> {
-        self.inner()?
-            .open_tunnel_to_server(local_address, local_port, remote_address, remote_port)
-            .await
+        self.scoped(async move {
+            self.inner()?
+                .open_tunnel_to_server(local_address, local_port, remote_address, remote_port)
+                .await
+        })
+        .await
     }
 
     /// Opens a server-to-client tunnel: the server listens on
@@ -237,22 +258,27 @@ impl Client {
         remote_address: &str,
         remote_port: Option<u16>,
     ) -> Result<Tunnel> {
-        self.inner()?
-            .open_tunnel_to_client(local_address, local_port, remote_address, remote_port)
-            .await
+        self.scoped(async move {
+            self.inner()?
+                .open_tunnel_to_client(local_address, local_port, remote_address, remote_port)
+                .await
+        })
+        .await
     }
 
     /// Stops tunnel `tid` here and deletes it on the server; its open
     /// connections close at once.
     pub async fn delete_tunnel(&self, tid: u64) -> Result<()> {
-        self.inner()?.delete(tid, true).await
+        self.scoped(async move { self.inner()?.delete(tid, true).await })
+            .await
     }
 
     /// Deletes tunnel `tid` without cutting its open connections: the tunnel
     /// takes no new connection, and this returns once the open ones have ended
     /// (however long they last) and the server deleted its side.
     pub async fn drain_tunnel(&self, tid: u64) -> Result<()> {
-        self.inner()?.delete(tid, false).await
+        self.scoped(async move { self.inner()?.delete(tid, false).await })
+            .await
     }
 
     /// The open tunnels (none when not connected).
@@ -266,10 +292,13 @@ impl Client {
     /// Closes every tunnel (deleting each on the server, bounded in time), then
     /// the control channel. Not connected: does nothing.
     pub async fn close(&self) {
-        let _changing = self.shared.changing.lock().await;
-        let old = self.session().take();
-        if let Some(inner) = old {
-            inner.close().await;
-        }
+        self.scoped(async move {
+            let _changing = self.shared.changing.lock().await;
+            let old = self.session().take();
+            if let Some(inner) = old {
+                inner.close().await;
+            }
+        })
+        .await
     }
 }

@@ -12,6 +12,7 @@ use super::tunnel::{self, Tunnel, TunnelInfo};
 use super::ClientSettings;
 use crate::channel::{Channel, MessageHandler};
 use crate::error::{Error, Result};
+use crate::instance::{record, Instance, TARGET_CLIENT};
 use crate::runtime::RuntimeRef;
 use crate::sync::TaskTracker;
 use crate::transport::{Method, Transport};
@@ -26,6 +27,8 @@ use crate::ws::WebSocket;
 const FIRST_SPARE_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub(crate) struct ClientInner {
+    /// The client's, for the records of the work its tunnels do.
+    pub(super) instance: Instance,
     rt: RuntimeRef,
     pub(super) transport: Arc<dyn Transport>,
     settings: ClientSettings,
@@ -39,6 +42,7 @@ pub(crate) struct ClientInner {
 impl ClientInner {
     /// Creates a channel on the server and connects its control websocket.
     pub(super) async fn open(
+        instance: Instance,
         rt: RuntimeRef,
         transport: Arc<dyn Transport>,
         settings: ClientSettings,
@@ -56,6 +60,7 @@ impl ClientInner {
             .await?;
         let (control, receiver) = Channel::new(created.channel_id, ws);
         let inner = Arc::new(ClientInner {
+            instance,
             rt: Arc::clone(&rt),
             transport,
             settings,
@@ -69,7 +74,7 @@ impl ClientInner {
         let weak = Arc::downgrade(&inner);
         let heartbeat = inner.settings.heartbeat;
         let spawner = Arc::clone(&rt);
-        spawner.spawn(Box::pin(async move {
+        spawner.spawn(crate::instance::inherit(Box::pin(async move {
             control
                 .serve(Arc::clone(&rt), receiver, handler, heartbeat)
                 .await;
@@ -79,8 +84,10 @@ impl ClientInner {
                     inner.stop_local(id).await;
                 }
             }
-        }));
-        log::debug!(
+        })));
+        record!(
+            debug,
+            TARGET_CLIENT,
             "connected to {} (channel {}, server version {})",
             inner.transport.describe(),
             inner.control.id(),
@@ -271,7 +278,7 @@ impl ClientInner {
         let deletions = ids.into_iter().map(|id| self.delete(id, true));
         for result in futures::future::join_all(deletions).await {
             if let Err(err) = result {
-                log::warn!("while closing: {err}");
+                record!(warn, TARGET_CLIENT, "while closing: {err}");
             }
         }
         self.control.close();
@@ -385,14 +392,22 @@ impl Drop for Abandoned {
             return;
         };
         let tid = self.tid;
-        log::debug!("opening tunnel {tid} was abandoned; deleting it");
+        record!(
+            debug,
+            TARGET_CLIENT,
+            "opening tunnel {tid} was abandoned; deleting it"
+        );
         let rt = Arc::clone(&inner.rt);
-        rt.spawn(Box::pin(async move {
+        rt.spawn(crate::instance::inherit(Box::pin(async move {
             inner.stop_local(tid).await;
             if let Err(err) = inner.delete_on_server(tid, true).await {
-                log::debug!("deleting the abandoned tunnel {tid}: {err}");
+                record!(
+                    debug,
+                    TARGET_CLIENT,
+                    "deleting the abandoned tunnel {tid}: {err}"
+                );
             }
-        }));
+        })));
     }
 }
 
@@ -421,7 +436,9 @@ impl MessageHandler for ServerRequests {
                     spawn_tracked(&*inner.rt, &inner.tasks, async move {
                         match transport.websocket(path).await {
                             Ok(ws) => exit.serve(ws),
-                            Err(err) => log::warn!(
+                            Err(err) => record!(
+                                warn,
+                                TARGET_CLIENT,
                                 "cannot open a websocket for reverse tunnel {tunnel_id}: {err}"
                             ),
                         }
@@ -429,7 +446,7 @@ impl MessageHandler for ServerRequests {
                     Ok(())
                 }
                 ControlMessage::DeleteTunnel { tunnel_id, force } => {
-                    log::info!("the server closed tunnel {tunnel_id}");
+                    record!(info, TARGET_CLIENT, "the server closed tunnel {tunnel_id}");
                     // Without force, as 1.0.x does: answer once the open
                     // connections ended.
                     let state = inner.tunnels().remove(&tunnel_id);

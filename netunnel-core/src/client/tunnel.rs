@@ -110,7 +110,10 @@ impl Tunnel {
     /// connections close at once.
     pub async fn stop_local(&self) {
         if let Some(client) = self.client.upgrade() {
-            client.stop_local(self.state.info.id).await;
+            let instance = client.instance;
+            instance
+                .scope(Box::pin(client.stop_local(self.state.info.id)))
+                .await;
         }
     }
 
@@ -121,7 +124,8 @@ impl Tunnel {
         let Some(client) = self.client.upgrade() else {
             return Ok(());
         };
-        match client.delete(self.state.info.id, force).await {
+        let deleting = client.delete(self.state.info.id, force);
+        match client.instance.scope(Box::pin(deleting)).await {
             // Stopped meanwhile, by another call, the server or the channel.
             Err(Error::NotFound(_)) if self.is_stopped() => Ok(()),
             Err(Error::NotFound(_)) => {

@@ -7,6 +7,7 @@ use tide::{Next, Request, Response};
 
 use super::http_server::{OverTls, State};
 use crate::auth::AuthRequest;
+use crate::instance::{record, TARGET_SERVER};
 
 /// Largest `/authenticate` body read.
 const MAX_BODY: u64 = 64 * 1024;
@@ -48,7 +49,9 @@ impl tide::Middleware<State> for RequireAuth {
         if req.state().auth().is_authenticated(&request).await {
             return Ok(next.run(req).await);
         }
-        log::debug!(
+        record!(
+            debug,
+            TARGET_SERVER,
             "unauthenticated {} {} refused",
             request.method,
             request.path

@@ -14,6 +14,7 @@ use http_types::StatusCode;
 use tide::{Request, Response};
 
 use crate::error::{Error, Result};
+use crate::instance::{record, TARGET_SERVER};
 use crate::runtime::RuntimeRef;
 use crate::server::ServerCore;
 use crate::sync::{StopSignal, TaskTracker};
@@ -65,10 +66,10 @@ impl ServerHandle {
         let listening = Arc::new(TaskTracker::new());
         let token = listening.token();
         let looping = Arc::clone(&rt);
-        rt.spawn(Box::pin(async move {
+        rt.spawn(crate::instance::inherit(Box::pin(async move {
             accept_loop(looping, listener, app, tls, stopped).await;
             drop(token);
-        }));
+        })));
         Ok(ServerHandle {
             core,
             local_addr,
@@ -123,7 +124,11 @@ where
     })
     .await;
     if let Err(err) = served {
-        log::debug!("HTTP connection ended with an error: {err}");
+        record!(
+            debug,
+            TARGET_SERVER,
+            "HTTP connection ended with an error: {err}"
+        );
     }
 }
 
@@ -143,7 +148,11 @@ async fn accept_loop(
         let (stream, peer) = match accepted {
             Ok(pair) => pair,
             Err(err) => {
-                log::warn!("cannot accept an HTTP connection: {err}");
+                record!(
+                    warn,
+                    TARGET_SERVER,
+                    "cannot accept an HTTP connection: {err}"
+                );
                 rt.sleep(std::time::Duration::from_millis(50)).await;
                 continue;
             }
@@ -152,7 +161,7 @@ async fn accept_loop(
         let app = Arc::clone(&app);
         let tls = tls.clone();
         let handshakes = Arc::clone(&rt);
-        rt.spawn(Box::pin(async move {
+        rt.spawn(crate::instance::inherit(Box::pin(async move {
             let Some(acceptor) = tls else {
                 return serve_http(stream, app, peer, false).await;
             };
@@ -163,10 +172,10 @@ async fn accept_loop(
                     let shared = async_dup::Arc::new(async_dup::Mutex::new(tls_stream));
                     serve_http(shared, app, peer, true).await;
                 }
-                Some(Err(err)) => log::debug!("TLS handshake failed: {err}"),
-                None => log::debug!("TLS handshake timed out"),
+                Some(Err(err)) => record!(debug, TARGET_SERVER, "TLS handshake failed: {err}"),
+                None => record!(debug, TARGET_SERVER, "TLS handshake timed out"),
             }
-        }));
+        })));
     }
 }
 
@@ -396,12 +405,15 @@ where
     res.insert_header("Connection", "Upgrade");
     res.insert_header("Sec-WebSocket-Accept", derive_accept_key(key.as_bytes()));
     let upgraded = res.recv_upgrade().await;
-    req.state().runtime().spawn(Box::pin(async move {
-        if let Some(conn) = upgraded.await {
-            let conn = ws::over(Box::new(conn));
-            let ws = WebSocketStream::from_raw_socket(conn, Role::Server, Some(ws::config())).await;
-            serve(ws).await;
-        }
-    }));
+    req.state()
+        .runtime()
+        .spawn(crate::instance::inherit(Box::pin(async move {
+            if let Some(conn) = upgraded.await {
+                let conn = ws::over(Box::new(conn));
+                let ws =
+                    WebSocketStream::from_raw_socket(conn, Role::Server, Some(ws::config())).await;
+                serve(ws).await;
+            }
+        })));
     Ok(res.into())
 }

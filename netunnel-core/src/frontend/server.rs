@@ -14,6 +14,7 @@ use crate::sync::StopSignal;
 use crate::ws::Heartbeat;
 
 use super::{AsyncStdRuntime, HttpConnector, ServerHandle};
+use crate::instance::{record, Instance, InstanceKind, TARGET_SERVER};
 
 /// How a [`Server`] is set up. Every setting has the default NETunnel 1.0.x
 /// has: `127.0.0.1:4040`, stateless, no TLS, no authentication, 20 s heartbeat.
@@ -144,6 +145,7 @@ impl ServerOptions {
 #[derive(Debug, Clone)]
 pub struct Server {
     handle: ServerHandle,
+    instance: Instance,
     scheme: &'static str,
     stopping: Arc<StopSignal>,
     stopped: Arc<StopSignal>,
@@ -153,6 +155,13 @@ impl Server {
     /// Opens the configuration, listens, restores the static tunnels of the
     /// configured peers, and returns once all of that is done.
     pub async fn start(options: ServerOptions) -> Result<Server> {
+        let instance = Instance::new(InstanceKind::Server);
+        instance
+            .scope(Box::pin(Self::start_as(instance, options)))
+            .await
+    }
+
+    async fn start_as(instance: Instance, options: ServerOptions) -> Result<Server> {
         let rt = options
             .runtime
             .clone()
@@ -170,14 +179,27 @@ impl Server {
         )
         .map_err(|err| Error::Config(err.to_string()))?;
         match store.path() {
-            Some(path) => log::info!("Using configuration file {}", path.display()),
-            None => log::info!("No configuration file: settings live in memory only"),
+            Some(path) => record!(
+                info,
+                TARGET_SERVER,
+                "Using configuration file {}",
+                path.display()
+            ),
+            None => record!(
+                info,
+                TARGET_SERVER,
+                "No configuration file: settings live in memory only"
+            ),
         }
         if store.key_source() == KeySource::Generated && store.path().is_some() {
-            log::info!("Generated a secret key and stored it in the configuration file");
+            record!(
+                info,
+                TARGET_SERVER,
+                "Generated a secret key and stored it in the configuration file"
+            );
         }
         for warning in store.warnings() {
-            log::warn!("{warning}");
+            record!(warn, TARGET_SERVER, "{warning}");
         }
         let tls = match &options.tls {
             Some((cert, key)) => Some(super::tls::server_config(cert, key)?),
@@ -192,17 +214,28 @@ impl Server {
         let connector = HttpConnector::new(Arc::clone(&rt));
         let core = ServerCore::new(rt, settings, Arc::new(store), connector, auth);
         let handle = ServerHandle::start_with_tls(core, &options.host, options.port, tls).await?;
-        log::info!("Starting server on {}", handle.local_addr());
+        record!(
+            info,
+            TARGET_SERVER,
+            "Starting server on {}",
+            handle.local_addr()
+        );
         if let Err(err) = handle.core().start_peers().await {
             handle.stop().await;
             return Err(err);
         }
         Ok(Server {
             handle,
+            instance,
             scheme,
             stopping: Arc::new(StopSignal::new()),
             stopped: Arc::new(StopSignal::new()),
         })
+    }
+
+    /// What this server's log records carry as their `instance` key.
+    pub fn instance(&self) -> Instance {
+        self.instance
     }
 
     /// The address the server listens on (the actual port when 0 was asked).
@@ -229,13 +262,22 @@ impl Server {
     /// every static tunnel, and returns once they are gone. Calling it again
     /// does nothing.
     pub async fn stop(&self) {
+        self.instance.scope(Box::pin(self.stop_here())).await
+    }
+
+    async fn stop_here(&self) {
         if !self.stopping.fire() {
             // Stopping already, from another call: wait for that one.
             return self.stopped.wait().await;
         }
         self.handle.stop().await;
         self.handle.core().wait_channels_closed().await;
-        log::info!("Server on {} stopped", self.local_addr());
+        record!(
+            info,
+            TARGET_SERVER,
+            "Server on {} stopped",
+            self.local_addr()
+        );
         self.stopped.fire();
     }
 

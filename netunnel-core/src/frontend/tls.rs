@@ -17,6 +17,7 @@ use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 
 use crate::error::{Error, Result};
+use crate::instance::{record, TARGET_AUTH};
 
 /// How a client checks the server's certificate.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -114,7 +115,11 @@ pub fn client_config(options: &TlsOptions) -> Result<Arc<ClientConfig>> {
         // System roots, or SSL_CERT_FILE / SSL_CERT_DIR when set.
         let native = rustls_native_certs::load_native_certs();
         for err in &native.errors {
-            log::debug!("while loading system certificates: {err}");
+            record!(
+                debug,
+                TARGET_AUTH,
+                "while loading system certificates: {err}"
+            );
         }
         roots.add_parsable_certificates(native.certs);
         if let Some(path) = &options.ca_cert {

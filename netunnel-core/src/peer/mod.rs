@@ -16,6 +16,7 @@ use serde_json::Value;
 use crate::auth::ServerAuth;
 use crate::config::{ConfigStore, MASK};
 use crate::error::{Error, Result};
+use crate::instance::{record, TARGET_PEER};
 use crate::runtime::RuntimeRef;
 use crate::secret::SecretKey;
 use crate::wire::{NewPeer, NewStaticTunnel, Peer, PeerChanges, StaticTunnel};
@@ -174,7 +175,9 @@ impl PeerManager {
         verify(&self.rt, &*self.connector, &self.link(&peer).await?).await?;
         peers.push(peer.clone());
         self.save(&peers).await?;
-        log::info!(
+        record!(
+            info,
+            TARGET_PEER,
             "registered peer `{}` ({})",
             peer.name,
             peer.target_netunnel_url
@@ -225,7 +228,7 @@ impl PeerManager {
             self.stop_runner((pid, tunnel.id)).await;
         }
         self.save(&peers).await?;
-        log::info!("deleted peer `{}`", peer.name);
+        record!(info, TARGET_PEER, "deleted peer `{}`", peer.name);
         Ok(())
     }
 
@@ -373,7 +376,9 @@ impl PeerManager {
         let timing = Timing::from_config(&self.store);
         for peer in self.stored() {
             for spec in &peer.static_tunnels {
-                log::info!(
+                record!(
+                    info,
+                    TARGET_PEER,
                     "restoring static tunnel {}:{} to peer `{}`",
                     spec.tunnel_local_address,
                     spec.tunnel_local_port,

@@ -10,6 +10,7 @@ use futures::future::{select, Either};
 
 use super::link::{connect, Connector, PeerLink, Timing};
 use crate::error::Result;
+use crate::instance::{record, TARGET_PEER};
 use crate::runtime::{timeout, RuntimeRef};
 use crate::sync::{StopSignal, TaskTracker};
 use crate::tunnel::spawn_tracked;
@@ -77,7 +78,7 @@ impl Context {
             }
         };
         self.online.store(true, Ordering::Release);
-        log::info!("{} is online", self.describe());
+        record!(info, TARGET_PEER, "{} is online", self.describe());
         if let Some(first) = first.take() {
             let _ = first.send(Ok(()));
         }
@@ -104,7 +105,12 @@ impl Context {
         };
         self.online.store(false, Ordering::Release);
         client.close().await;
-        log::info!("{} is offline: {reason}", self.describe());
+        record!(
+            info,
+            TARGET_PEER,
+            "{} is offline: {reason}",
+            self.describe()
+        );
         Ok(())
     }
 
@@ -119,7 +125,9 @@ impl Context {
                         let _ = first.send(Err(err));
                         break;
                     }
-                    log::warn!(
+                    record!(
+                        warn,
+                        TARGET_PEER,
                         "{}: {err}; retrying in {:?}",
                         self.describe(),
                         self.timing.retry_interval

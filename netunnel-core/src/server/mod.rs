@@ -16,6 +16,7 @@ use crate::auth::ServerAuth;
 use crate::channel::{AcceptAll, Channel};
 use crate::config::ConfigStore;
 use crate::error::{Error, Result};
+use crate::instance::{record, TARGET_SERVER};
 use crate::peer::{Connector, PeerManager};
 use crate::runtime::RuntimeRef;
 use crate::wire::ChannelCreated;
@@ -199,7 +200,7 @@ impl ServerCore {
         let server = Arc::downgrade(self);
         let wait = self.settings().channel_connect_timeout;
         let rt = Arc::clone(&self.rt);
-        self.rt.spawn(Box::pin(async move {
+        self.rt.spawn(crate::instance::inherit(Box::pin(async move {
             rt.sleep(wait).await;
             let Some(server) = server.upgrade() else {
                 return;
@@ -207,9 +208,13 @@ impl ServerCore {
             let mut channels = server.channels_map();
             if channels.get(&id).is_some_and(|c| c.control.get().is_none()) {
                 channels.remove(&id);
-                log::info!("channel {id} was never connected; dropped");
+                record!(
+                    info,
+                    TARGET_SERVER,
+                    "channel {id} was never connected; dropped"
+                );
             }
-        }));
+        })));
         ChannelCreated {
             channel_id: id,
             version: crate::VERSION.to_string(),
@@ -241,11 +246,17 @@ impl ServerCore {
         let _serving = self.serving.token();
         let (control, receiver) = Channel::new(cid, ws);
         if entry.control.set(Arc::clone(&control)).is_err() {
-            log::warn!("channel {cid} connected twice; closing the second websocket");
+            record!(
+                warn,
+                TARGET_SERVER,
+                "channel {cid} connected twice; closing the second websocket"
+            );
             return;
         }
         entry.connected.fire();
-        log::debug!(
+        record!(
+            debug,
+            TARGET_SERVER,
             "channel {cid} connected (client version {})",
             entry.client_version
         );
@@ -263,7 +274,7 @@ impl ServerCore {
         for end in ends {
             end.wait_stopped().await;
         }
-        log::debug!("channel {cid} ended");
+        record!(debug, TARGET_SERVER, "channel {cid} ended");
     }
 
     /// Closes channel `cid` (the client sees its channel end) and its tunnels.

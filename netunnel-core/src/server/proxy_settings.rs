@@ -5,6 +5,7 @@ use serde_json::{json, Value};
 use super::ServerCore;
 use crate::config::{ProxySettings, MASK};
 use crate::error::{Error, Result};
+use crate::instance::{record, TARGET_SERVER};
 use crate::wire::HttpProxyRequest;
 
 fn config_error(err: crate::config::ConfigError) -> Error {
@@ -68,7 +69,12 @@ impl ServerCore {
             })
             .await
             .map_err(config_error)?;
-        log::info!("default HTTP proxy set to {}", self.http_proxy_view());
+        record!(
+            info,
+            TARGET_SERVER,
+            "default HTTP proxy set to {}",
+            self.http_proxy_view()
+        );
         self.peers.restart_all().await?;
         Ok(self.http_proxy_view())
     }
@@ -81,7 +87,7 @@ impl ServerCore {
             .reset_unblocked(&*self.rt)
             .await
             .map_err(config_error)?;
-        log::warn!("configuration reset to the defaults");
+        record!(warn, TARGET_SERVER, "configuration reset to the defaults");
         if disconnect_clients {
             self.close_all();
         }

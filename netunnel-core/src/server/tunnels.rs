@@ -10,6 +10,7 @@ use futures::future::BoxFuture;
 use super::{ServerChannel, ServerCore, CONNECT_GRACE};
 use crate::channel::Channel;
 use crate::error::{Error, Result};
+use crate::instance::{record, TARGET_SERVER};
 use crate::tunnel::{Entrance, Exit, SpareSettings, SpareSource, TunnelEnd};
 use crate::wire::{ControlMessage, CreateTunnel, TunnelCreated};
 use crate::ws::WebSocket;
@@ -52,7 +53,11 @@ impl ServerCore {
                     .allowed_destinations()
                     .check(&exit_address, exit_port)?;
                 let tunnel_id = entry.next_tunnel.fetch_add(1, Ordering::Relaxed);
-                log::info!("channel {cid}: tunnel {tunnel_id} to {exit_address}:{exit_port}");
+                record!(
+                    info,
+                    TARGET_SERVER,
+                    "channel {cid}: tunnel {tunnel_id} to {exit_address}:{exit_port}"
+                );
                 let reuse = crate::wire::is_ours(&entry.client_version);
                 let exit = Exit::new(Arc::clone(&self.rt), exit_address, exit_port, None, reuse);
                 entry.tunnels().insert(tunnel_id, TunnelEnd::Exit(exit));
@@ -95,7 +100,9 @@ impl ServerCore {
                 let entrance =
                     Entrance::start(Arc::clone(&self.rt), listener, source, spares, reuse)?;
                 let port = entrance.local_addr().port();
-                log::info!(
+                record!(
+                    info,
+                    TARGET_SERVER,
                     "channel {cid}: reverse tunnel {tunnel_id} listening on {}",
                     entrance.local_addr()
                 );
@@ -145,7 +152,11 @@ impl ServerCore {
         match end {
             Some(TunnelEnd::Exit(exit)) => exit.serve(ws),
             Some(TunnelEnd::Entrance(entrance)) => entrance.add_spare(ws),
-            None => log::debug!("websocket for unknown tunnel {cid}/{tid} dropped"),
+            None => record!(
+                debug,
+                TARGET_SERVER,
+                "websocket for unknown tunnel {cid}/{tid} dropped"
+            ),
         }
     }
 
@@ -160,10 +171,14 @@ impl ServerCore {
             .remove(&tid)
             .ok_or_else(|| Error::NotFound(format!("tunnel_id `{tid}` does not exists")))?;
         if !force {
-            log::info!("channel {cid}: tunnel {tid} draining: waiting for its open connections");
+            record!(
+                info,
+                TARGET_SERVER,
+                "channel {cid}: tunnel {tid} draining: waiting for its open connections"
+            );
         }
         end.finish(&*self.rt, force).await;
-        log::info!("channel {cid}: tunnel {tid} deleted");
+        record!(info, TARGET_SERVER, "channel {cid}: tunnel {tid} deleted");
         Ok(())
     }
 
@@ -183,8 +198,16 @@ impl ServerCore {
             });
             match crate::runtime::timeout(&*self.rt, Duration::from_secs(5), ask).await {
                 Some(Ok(_)) => {}
-                Some(Err(err)) => log::warn!("client could not delete tunnel {tid}: {err}"),
-                None => log::warn!("client did not answer the deletion of tunnel {tid}"),
+                Some(Err(err)) => record!(
+                    warn,
+                    TARGET_SERVER,
+                    "client could not delete tunnel {tid}: {err}"
+                ),
+                None => record!(
+                    warn,
+                    TARGET_SERVER,
+                    "client did not answer the deletion of tunnel {tid}"
+                ),
             }
         }
         end.wait_stopped().await;

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use futures::future::{select, Either};
 
+use crate::instance::{record, TARGET_TUNNEL};
 use crate::pump::pump;
 use crate::runtime::{timeout, RuntimeRef};
 use crate::sync::{StopSignal, TaskTracker};
@@ -80,7 +81,9 @@ impl Exit {
             let tcp = match self.rt.connect(self.host.clone(), self.port).await {
                 Ok(tcp) => tcp,
                 Err(err) => {
-                    log::debug!(
+                    record!(
+                        debug,
+                        TARGET_TUNNEL,
                         "tunnel exit cannot connect to {}:{}: {err}",
                         self.host,
                         self.port
@@ -124,7 +127,9 @@ impl Exit {
                 Verdict::Start => return true,
                 Verdict::Closed => return false,
                 Verdict::OutOfStep => {
-                    log::debug!(
+                    record!(
+                        debug,
+                        TARGET_TUNNEL,
                         "tunnel exit to {}:{}: a {} frame before `pasten`; closing the websocket",
                         self.host,
                         self.port,

@@ -27,7 +27,9 @@ where
     F: Future<Output = ()> + Send + 'static,
 {
     let token = tracker.token();
-    rt.spawn(Box::pin(future.map(move |()| drop(token))));
+    rt.spawn(crate::instance::inherit(Box::pin(
+        future.map(move |()| drop(token)),
+    )));
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 use bson::{Bson, Document};
 
 use crate::error::{Error, Result};
+use crate::instance::{record, TARGET_CHANNEL};
 
 /// The messages a server sends its client over the control channel.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -143,7 +144,11 @@ impl ControlFrame {
         let mut out = Vec::with_capacity(160);
         // Writing a well-formed document into a Vec cannot fail.
         if let Err(err) = doc.to_writer(&mut out) {
-            log::error!("failed to encode a control document: {err}");
+            record!(
+                error,
+                TARGET_CHANNEL,
+                "failed to encode a control document: {err}"
+            );
         }
         out
     }

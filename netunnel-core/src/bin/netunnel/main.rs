@@ -39,7 +39,7 @@ enum Command {
 
 fn init_logging(debug: bool) {
     let ours = if debug { "debug" } else { "info" };
-    let filter = format!("warn,netunnel={ours},netunnel_core={ours}");
+    let filter = format!("warn,netunnel={ours}");
     env_logger::Builder::new()
         .parse_filters(&filter)
         .parse_env("NETUNNEL_LOG")

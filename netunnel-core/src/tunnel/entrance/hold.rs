@@ -7,6 +7,7 @@ use async_tungstenite::tungstenite::Message;
 use futures::future::{select, Either};
 
 use super::{Entrance, CLOSE_GRACE, MAX_IDLE, MIN_SPARES, RETRY_DELAY};
+use crate::instance::{record, TARGET_TUNNEL};
 use crate::pump::pump;
 use crate::runtime::BoxConn;
 use crate::tunnel::idle::{self, End, Verdict};
@@ -53,14 +54,21 @@ impl Entrance {
             // no other spare may think itself surplus because of this one.
             self.lock().idle -= 1;
             if let Some(frame) = stray {
-                log::debug!(
+                record!(
+                    debug,
+                    TARGET_TUNNEL,
                     "entrance {}: a {} frame on an idle spare; closing it",
                     self.local_addr,
                     idle::kind(&frame)
                 );
                 let _ = crate::runtime::timeout(&*self.rt, CLOSE_GRACE, ws.close(None)).await;
             } else {
-                log::debug!("entrance {}: a spare websocket closed", self.local_addr);
+                record!(
+                    debug,
+                    TARGET_TUNNEL,
+                    "entrance {}: a spare websocket closed",
+                    self.local_addr
+                );
             }
             if self.pause(RETRY_DELAY).await {
                 self.replenish();

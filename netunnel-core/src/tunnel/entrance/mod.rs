@@ -16,6 +16,7 @@ use std::time::Duration;
 use futures::future::{select, BoxFuture, Either, FutureExt};
 
 use crate::error::Result;
+use crate::instance::{record, TARGET_TUNNEL};
 use crate::runtime::{BoxConn, Listener, RuntimeRef};
 use crate::sync::{StopSignal, TaskTracker};
 use crate::tunnel::spawn_tracked;
@@ -216,7 +217,12 @@ impl Entrance {
                 Either::Right(_) => return,
                 Either::Left((Ok((conn, _peer)), _)) => conn,
                 Either::Left((Err(err), _)) => {
-                    log::warn!("entrance {} cannot accept: {err}", self.local_addr);
+                    record!(
+                        warn,
+                        TARGET_TUNNEL,
+                        "entrance {} cannot accept: {err}",
+                        self.local_addr
+                    );
                     if !self.pause(Duration::from_millis(50)).await {
                         return;
                     }
@@ -290,7 +296,9 @@ impl Entrance {
                     expired
                 };
                 if expired {
-                    log::warn!(
+                    record!(
+                        warn,
+                        TARGET_TUNNEL,
                         "entrance {}: a requested websocket did not arrive in time; asking again",
                         self.local_addr
                     );
@@ -298,7 +306,9 @@ impl Entrance {
                 }
             }
             Either::Left((Err(err), _)) => {
-                log::warn!(
+                record!(
+                    warn,
+                    TARGET_TUNNEL,
                     "entrance {}: cannot open a websocket: {err}",
                     self.local_addr
                 );
