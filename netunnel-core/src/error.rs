@@ -117,6 +117,10 @@ pub enum Error {
     /// The given URL or setting is not usable.
     #[error("invalid configuration: {0}")]
     Config(String),
+    /// The configuration (file, environment, secret key) cannot be used or
+    /// written; the source is a `config::ConfigError`.
+    #[error("{0}")]
+    Configuration(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
 impl Error {
@@ -159,7 +163,7 @@ impl Error {
             Error::TooLarge(_) => ErrorKind::TooLarge,
             Error::ChannelClosed => ErrorKind::ChannelClosed,
             Error::Timeout(_) => ErrorKind::Timeout,
-            Error::Config(_) => ErrorKind::Config,
+            Error::Config(_) | Error::Configuration(_) => ErrorKind::Config,
         }
     }
 

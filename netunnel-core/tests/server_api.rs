@@ -78,6 +78,13 @@ async fn a_server_that_cannot_start_says_why() {
         .await
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Config, "{err}");
+    let source = std::error::Error::source(&err).expect("the configuration error");
+    assert!(
+        source
+            .downcast_ref::<netunnel_core::config::ConfigError>()
+            .is_some(),
+        "{source:?}"
+    );
 
     let err = Server::start(options().secret_key("not a key"))
         .await
@@ -176,7 +183,7 @@ async fn auth_plugins_see_the_peer_address_and_scheme_and_never_an_oversized_bod
         }
         let server = Server::start(options).await.unwrap();
         let transport_options = netunnel_core::TransportOptions {
-            tls: netunnel_core::frontend::tls::TlsOptions {
+            tls: netunnel_core::frontend::TlsOptions {
                 ca_cert: Some(pki.ca.clone()),
                 insecure: false,
             },

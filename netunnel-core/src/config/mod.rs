@@ -80,6 +80,13 @@ pub enum ConfigError {
     },
 }
 
+impl From<ConfigError> for crate::Error {
+    /// Keeps the configuration error whole, as the source.
+    fn from(err: ConfigError) -> Self {
+        crate::Error::Configuration(Box::new(err))
+    }
+}
+
 /// Where the secret key came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KeySource {

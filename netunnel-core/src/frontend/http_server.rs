@@ -46,7 +46,7 @@ impl ServerHandle {
     }
 
     /// Like [`ServerHandle::start`], serving HTTPS when `tls` is given.
-    pub async fn start_with_tls(
+    pub(crate) async fn start_with_tls(
         core: Arc<ServerCore>,
         host: &str,
         port: u16,

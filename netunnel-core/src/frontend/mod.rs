@@ -6,7 +6,7 @@ mod http_client;
 mod http_server;
 mod peer_routes;
 mod server;
-pub mod tls;
+mod tls;
 mod ws_client;
 
 pub use crate::runtime::AsyncStdRuntime;
@@ -14,3 +14,4 @@ pub use connector::HttpConnector;
 pub use http_client::{HttpTransport, TransportOptions};
 pub use http_server::ServerHandle;
 pub use server::{Server, ServerOptions};
+pub use tls::TlsOptions;

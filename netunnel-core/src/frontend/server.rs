@@ -177,7 +177,7 @@ impl Server {
             options.secret_key.as_deref(),
             env,
         )
-        .map_err(|err| Error::Config(err.to_string()))?;
+        .map_err(Error::from)?;
         match store.path() {
             Some(path) => record!(
                 info,

@@ -100,7 +100,7 @@ impl ServerCertVerifier for AcceptAnyCertificate {
 }
 
 /// A client configuration for `options`.
-pub fn client_config(options: &TlsOptions) -> Result<Arc<ClientConfig>> {
+pub(super) fn client_config(options: &TlsOptions) -> Result<Arc<ClientConfig>> {
     let provider = provider();
     let builder = ClientConfig::builder_with_provider(Arc::clone(&provider))
         .with_safe_default_protocol_versions()
@@ -135,7 +135,7 @@ pub fn client_config(options: &TlsOptions) -> Result<Arc<ClientConfig>> {
 }
 
 /// The server's configuration from a PEM certificate chain and private key.
-pub fn server_config(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>> {
+pub(super) fn server_config(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>> {
     let certs = read_certs(cert)?;
     let key = PrivateKeyDer::from_pem_file(key).map_err(|err| {
         Error::Config(format!(
@@ -153,7 +153,7 @@ pub fn server_config(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>> {
 }
 
 /// Wraps `conn` in TLS towards `host`, verifying per `config`.
-pub async fn connect(
+pub(super) async fn connect(
     config: Arc<ClientConfig>,
     host: &str,
     conn: crate::BoxConn,

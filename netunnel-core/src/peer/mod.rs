@@ -40,7 +40,7 @@ impl std::fmt::Debug for PeerManager {
 }
 
 fn config_error(err: crate::config::ConfigError) -> Error {
-    Error::Config(err.to_string())
+    Error::from(err)
 }
 
 fn not_found_peer(pid: u64) -> Error {

@@ -9,7 +9,7 @@ use crate::instance::{record, TARGET_SERVER};
 use crate::wire::HttpProxyRequest;
 
 fn config_error(err: crate::config::ConfigError) -> Error {
-    Error::Config(err.to_string())
+    Error::from(err)
 }
 
 impl ServerCore {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use anyhow::bail;
 use clap::Args;
 use netunnel_core::config::ProxySettings;
-use netunnel_core::frontend::tls::TlsOptions;
+use netunnel_core::frontend::TlsOptions;
 use netunnel_core::{HttpTransport, RuntimeRef, TransportOptions};
 
 /// How to reach the server.
