@@ -340,3 +340,37 @@ async fn client_plugins_get_an_owned_context_and_their_errors_come_back() {
     }
     server.stop().await;
 }
+
+#[async_std::test]
+async fn raw_calls_keep_every_field_and_the_error_rules() {
+    let server = server().await;
+    let client = Client::connected(
+        AsyncStdRuntime::shared(),
+        transport_to(&server),
+        ClientSettings::default(),
+    )
+    .await
+    .unwrap();
+    let proxy = client
+        .request_json(Method::Get, "/config/http-proxy", None)
+        .await
+        .unwrap();
+    assert_eq!(proxy, serde_json::json!({}));
+    let peers = client
+        .request_json(Method::Get, "/peers", None)
+        .await
+        .unwrap();
+    assert_eq!(peers, serde_json::json!([]));
+    let missing = client
+        .request_json(Method::Get, "/peers/7", None)
+        .await
+        .unwrap_err();
+    assert_eq!(missing.kind(), ErrorKind::NotFound, "{missing}");
+    client.close().await;
+    let closed = client
+        .request_json(Method::Get, "/peers", None)
+        .await
+        .unwrap_err();
+    assert_eq!(closed.kind(), ErrorKind::ChannelClosed);
+    server.stop().await;
+}

@@ -15,6 +15,20 @@ fn encode(text: &str) -> String {
 }
 
 impl Client {
+    /// Any REST call to the connected server, the answer as raw JSON, with
+    /// NETunnel's error rules (a JSON `error` is a failure whatever the
+    /// status; an empty body is `null`). The typed calls below drop fields
+    /// they do not know; this keeps everything a server sends, for callers
+    /// that must hand it on unchanged (the Python package's dicts).
+    pub async fn request_json(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<Value> {
+        self.call(method, path.to_string(), body).await
+    }
+
     async fn call(&self, method: Method, path: String, body: Option<Value>) -> Result<Value> {
         self.inner()?
             .transport
