@@ -4,34 +4,38 @@ use std::io;
 
 /// What kind of failure an [`Error`] is. Field-less and stable: HTTP statuses,
 /// C result codes and Python exception classes are all derived from it, so a
-/// variant is never renumbered or removed (new ones may be added).
+/// variant keeps its number (`kind as u32`) and is never removed; new ones get
+/// new numbers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
+#[repr(u32)]
 pub enum ErrorKind {
     /// A local socket or file operation failed.
-    Io,
+    Io = 1,
     /// The server could not be reached, or the connection to it failed.
-    Connection,
+    Connection = 2,
     /// The server refused the request (a JSON `error`, or an error status).
-    Refused,
+    Refused = 3,
     /// The request or a setting was malformed.
-    BadRequest,
+    BadRequest = 4,
     /// An object does not exist.
-    NotFound,
+    NotFound = 5,
     /// A tunnel destination or entrance is not in the server's allow-list.
-    NotAllowed,
+    NotAllowed = 6,
     /// Authentication failed or was refused.
-    Unauthorized,
+    Unauthorized = 7,
     /// A request body or header is larger than the server accepts.
-    TooLarge,
+    TooLarge = 8,
     /// The control channel is closed (or the client is not connected).
-    ChannelClosed,
+    ChannelClosed = 9,
     /// An operation did not complete in time.
-    Timeout,
+    Timeout = 10,
     /// The other side does not follow the protocol.
-    Protocol,
+    Protocol = 11,
     /// A URL, file or setting given to the library is not usable.
-    Config,
+    Config = 12,
+    /// An authentication plugin failed on its own (not a refusal by the server).
+    Plugin = 13,
 }
 
 impl ErrorKind {
@@ -159,7 +163,8 @@ impl Error {
             Error::BadRequest(_) => ErrorKind::BadRequest,
             Error::NotFound(_) => ErrorKind::NotFound,
             Error::NotAllowed(_) => ErrorKind::NotAllowed,
-            Error::Unauthorized(_) | Error::Plugin(_) => ErrorKind::Unauthorized,
+            Error::Unauthorized(_) => ErrorKind::Unauthorized,
+            Error::Plugin(_) => ErrorKind::Plugin,
             Error::TooLarge(_) => ErrorKind::TooLarge,
             Error::ChannelClosed => ErrorKind::ChannelClosed,
             Error::Timeout(_) => ErrorKind::Timeout,
@@ -181,8 +186,11 @@ impl Error {
     }
 }
 
-impl From<async_tungstenite::tungstenite::Error> for Error {
-    fn from(err: async_tungstenite::tungstenite::Error) -> Self {
+#[cfg(test)]
+impl Error {
+    /// A websocket failure, kept as the source (tungstenite's type stays out
+    /// of the public API; no `From` conversion is public).
+    pub(crate) fn websocket(err: async_tungstenite::tungstenite::Error) -> Self {
         Error::WebSocket(Box::new(err))
     }
 }
@@ -206,6 +214,15 @@ mod tests {
         }
         // 1.0.x answers 500 for most refusals: a refusal, not our fault.
         assert_eq!(ErrorKind::from_http_status(500), ErrorKind::Refused);
+    }
+
+    #[test]
+    fn kinds_keep_their_numbers() {
+        // C result codes are these numbers: changing one breaks the ABI.
+        assert_eq!(ErrorKind::Io as u32, 1);
+        assert_eq!(ErrorKind::ChannelClosed as u32, 9);
+        assert_eq!(ErrorKind::Config as u32, 12);
+        assert_eq!(ErrorKind::Plugin as u32, 13);
     }
 
     #[test]

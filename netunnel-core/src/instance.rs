@@ -116,19 +116,27 @@ impl<F: Future + Unpin> Future for Scoped<F> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let this = self.get_mut();
-        let previous = CURRENT.with(|current| current.replace(this.instance));
-        let polled = Pin::new(&mut this.future).poll(cx);
-        CURRENT.with(|current| current.set(previous));
-        polled
+        let _restore = Restore(CURRENT.with(|current| current.replace(this.instance)));
+        Pin::new(&mut this.future).poll(cx)
     }
 }
 
-/// `future`, to be spawned, keeping the instance current here.
-pub(crate) fn inherit(future: BoxFuture<'static, ()>) -> BoxFuture<'static, ()> {
-    match Instance::current() {
-        Some(instance) => Box::pin(instance.scope(future)),
-        None => future,
+/// Puts the previous instance back when a poll ends, by return or by panic.
+struct Restore(Option<Instance>);
+
+impl Drop for Restore {
+    fn drop(&mut self) {
+        CURRENT.with(|current| current.set(self.0));
     }
+}
+
+/// `future`, to be spawned, keeping the instance current here (none
+/// included: whoever polls it later does not lend it theirs).
+pub(crate) fn inherit(future: BoxFuture<'static, ()>) -> BoxFuture<'static, ()> {
+    Box::pin(Scoped {
+        instance: Instance::current(),
+        future,
+    })
 }
 
 /// Logs at `$level` with a stable target and the current instance.
@@ -166,5 +174,18 @@ mod tests {
         })));
         futures::executor::block_on(spawned.expect("made in the scope"));
         assert_eq!(label(), "");
+        // A task made outside any scope stays outside, even polled inside one.
+        let anonymous = inherit(Box::pin(async {
+            assert_eq!(Instance::current(), None);
+        }));
+        futures::executor::block_on(b.scope(anonymous));
+        // A panic inside a scope does not leave its instance behind.
+        let panicked = std::panic::catch_unwind(|| {
+            futures::executor::block_on(
+                a.scope(Box::pin(async { panic!("expected in this test") })),
+            )
+        });
+        assert!(panicked.is_err());
+        assert_eq!(Instance::current(), None);
     }
 }

@@ -52,3 +52,35 @@ fn a_server_and_a_client_run_on_a_runtime_of_their_own() {
     smol.shutdown();
     assert_eq!(threads(), 0, "threads left after shutdown");
 }
+
+#[test]
+fn shutting_the_runtime_down_drops_what_still_runs_on_it() {
+    let smol = SmolRuntime::new(1).unwrap();
+    let rt: RuntimeRef = smol.clone();
+    let server = smol::block_on(async {
+        let options = ServerOptions::new()
+            .port(0)
+            .environment(false)
+            .runtime(rt.clone());
+        Server::start(options).await.unwrap()
+    });
+    let port = server.local_addr().port();
+    assert!(support::is_listening(port));
+    // No stop: the runtime's shutdown drops the accept loop, and its listener.
+    smol.shutdown();
+    assert!(
+        !support::is_listening(port),
+        "the listener outlived its runtime"
+    );
+    // Work spawned afterwards is dropped, not queued forever.
+    let (sender, receiver) = std::sync::mpsc::channel::<()>();
+    rt.spawn(Box::pin(async move {
+        let _keep = sender;
+        futures::future::pending::<()>().await;
+    }));
+    assert!(
+        receiver.recv().is_err(),
+        "a future spawned after shutdown was kept"
+    );
+    drop(server);
+}

@@ -179,9 +179,12 @@ impl Client {
     /// Changes how the next [`Client::connect`] reaches the server (another
     /// proxy, say). Refused while connected: close first.
     pub fn set_transport(&self, transport: Arc<dyn Transport>) -> Result<()> {
-        if self.is_connected() {
+        // Not while a connect or close is under way either.
+        let busy = self.shared.changing.try_lock();
+        if busy.is_none() || self.is_connected() {
             return Err(Error::Config(
-                "the client is connected: close it before changing how it reaches the server"
+                "the client is connected (or connecting): close it before changing how it \
+                 reaches the server"
                     .into(),
             ));
         }

@@ -221,11 +221,13 @@ impl ClientInner {
                 "waiting for the server to accept the tunnel's first websocket".into(),
             )),
         };
-        abandoned.disarm();
         if let Some(err) = failure {
+            // Still armed: if this delete is cancelled, the guard deletes.
             let _ = inner.delete(tid, true).await;
+            abandoned.disarm();
             return Err(err);
         }
+        abandoned.disarm();
         Ok(Tunnel::new(state, Arc::downgrade(self)))
     }
 
@@ -360,8 +362,14 @@ impl ClientInner {
 
 impl Drop for ClientInner {
     fn drop(&mut self) {
-        // The last handle is gone: nobody can use the channel any more.
+        // The last handle is gone: nobody can use the channel any more, nor
+        // stop the tunnel ends, whose tasks keep themselves alive: stop them.
         self.control.close();
+        let states: Vec<_> = self.tunnels().drain().map(|(_, state)| state).collect();
+        for state in states {
+            state.end.stop();
+            state.stopped.fire();
+        }
     }
 }
 
@@ -392,13 +400,15 @@ impl Drop for Abandoned {
             return;
         };
         let tid = self.tid;
-        record!(
-            debug,
-            TARGET_CLIENT,
-            "opening tunnel {tid} was abandoned; deleting it"
-        );
+        let instance = inner.instance;
+        // Dropped wherever the caller dropped the open: name the client.
         let rt = Arc::clone(&inner.rt);
-        rt.spawn(crate::instance::inherit(Box::pin(async move {
+        rt.spawn(Box::pin(instance.scope(Box::pin(async move {
+            record!(
+                debug,
+                TARGET_CLIENT,
+                "opening tunnel {tid} was abandoned; deleting it"
+            );
             inner.stop_local(tid).await;
             if let Err(err) = inner.delete_on_server(tid, true).await {
                 record!(
@@ -407,7 +417,7 @@ impl Drop for Abandoned {
                     "deleting the abandoned tunnel {tid}: {err}"
                 );
             }
-        })));
+        }))));
     }
 }
 

@@ -127,7 +127,9 @@ impl ServerOptions {
     }
 }
 
-/// A running NETunnel server.
+/// A running NETunnel server. Dropping every handle does not stop it: call
+/// [`Server::stop`] (a `start` that is dropped before it returned may leave a
+/// listening server behind, with no handle to stop it).
 ///
 /// ```
 /// # async_std::task::block_on(async {
@@ -262,14 +264,19 @@ impl Server {
     /// every static tunnel, and returns once they are gone. Calling it again
     /// does nothing.
     pub async fn stop(&self) {
-        self.instance.scope(Box::pin(self.stop_here())).await
+        if self.stopping.fire() {
+            // In a task of its own: a caller that gives up waiting (drops this
+            // future) leaves the stop to finish, and later calls to wait on.
+            let server = self.clone();
+            let stopping = self.instance.scope(Box::pin(async move {
+                server.stop_here().await;
+            }));
+            self.core().runtime().spawn(Box::pin(stopping));
+        }
+        self.stopped.wait().await;
     }
 
     async fn stop_here(&self) {
-        if !self.stopping.fire() {
-            // Stopping already, from another call: wait for that one.
-            return self.stopped.wait().await;
-        }
         self.handle.stop().await;
         self.handle.core().wait_channels_closed().await;
         record!(

@@ -13,8 +13,11 @@ use futures::future::BoxFuture;
 
 use super::{BoxConn, Listener, Runtime};
 
-/// A smol executor with its own threads. Dropping the last handle, or
-/// [`SmolRuntime::shutdown`], stops the threads; tasks still running are dropped.
+/// A smol executor with its own threads. [`SmolRuntime::shutdown`] stops the
+/// threads and drops every task still there (their sockets close); after it,
+/// spawned futures are dropped at once. Tasks hold handles to their runtime, so
+/// call `shutdown` rather than count on the last handle going away. A task
+/// that panics takes only itself down, not its thread.
 ///
 /// ```
 /// use netunnel_core::runtime::SmolRuntime;
@@ -27,7 +30,8 @@ use super::{BoxConn, Listener, Runtime};
 /// rt.shutdown();
 /// ```
 pub struct SmolRuntime {
-    executor: Arc<smol::Executor<'static>>,
+    /// `None` once shut down.
+    executor: Mutex<Option<Arc<smol::Executor<'static>>>>,
     /// Closing it ends every thread's `run`.
     stop: async_channel::Sender<()>,
     threads: Mutex<Vec<JoinHandle<()>>>,
@@ -52,21 +56,33 @@ impl SmolRuntime {
             let handle = std::thread::Builder::new()
                 .name(format!("netunnel-{n}"))
                 .spawn(move || {
-                    let _ = smol::block_on(executor.run(stopped.recv()));
+                    // A panicking task unwinds out of `run`: go on running.
+                    while !stopped.is_closed() {
+                        let run = || smol::block_on(executor.run(stopped.recv()));
+                        if std::panic::catch_unwind(std::panic::AssertUnwindSafe(run)).is_ok() {
+                            break;
+                        }
+                    }
                 })?;
             handles.push(handle);
         }
         Ok(Arc::new(SmolRuntime {
-            executor,
+            executor: Mutex::new(Some(executor)),
             stop,
             threads: Mutex::new(handles),
         }))
     }
 
-    /// Stops the threads and waits for them (unless called from one of them);
-    /// tasks still running are dropped. Calling it again does nothing.
+    /// Stops the threads and waits for them (unless called from one of them),
+    /// then drops every task still in the executor. Calling it again does
+    /// nothing.
     pub fn shutdown(&self) {
         self.stop.close();
+        let executor = self
+            .executor
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
         let handles: Vec<JoinHandle<()>> = self
             .threads
             .lock()
@@ -79,6 +95,8 @@ impl SmolRuntime {
                 let _ = handle.join();
             }
         }
+        // Outside the lock: a task's drop may spawn (and so find it empty).
+        drop(executor);
     }
 }
 
@@ -106,7 +124,14 @@ impl Listener for SmolListener {
 
 impl Runtime for SmolRuntime {
     fn spawn(&self, future: BoxFuture<'static, ()>) {
-        self.executor.spawn(future).detach();
+        let executor = self
+            .executor
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        if let Some(executor) = executor {
+            executor.spawn(future).detach();
+        }
     }
 
     fn sleep(&self, duration: Duration) -> BoxFuture<'static, ()> {

@@ -73,7 +73,9 @@ impl SpareSource for DialExit {
                 .map_err(|e| Error::io("dial", e))?;
             let url = format!("ws://127.0.0.1:{port}/");
             let (ws, _) =
-                async_tungstenite::client_async_with_config(url, conn, Some(ws::config())).await?;
+                async_tungstenite::client_async_with_config(url, conn, Some(ws::config()))
+                    .await
+                    .map_err(Error::websocket)?;
             Ok(Some(ws))
         })
     }

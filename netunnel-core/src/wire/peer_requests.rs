@@ -59,7 +59,7 @@ fn auth_data(value: &Value) -> Result<BTreeMap<String, String>> {
 }
 
 /// `POST /peers`: name, URL and authentication data.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct NewPeer {
     /// Unique name.
     pub name: String,
@@ -67,6 +67,33 @@ pub struct NewPeer {
     pub url: String,
     /// Authentication data (plain).
     pub auth_data: BTreeMap<String, String>,
+}
+
+/// Authentication data with its values masked, for `Debug`.
+fn masked(data: &BTreeMap<String, String>) -> BTreeMap<&str, &str> {
+    data.keys().map(|key| (key.as_str(), "******")).collect()
+}
+
+impl std::fmt::Debug for NewPeer {
+    /// Shows the authentication data's keys, never its values.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewPeer")
+            .field("name", &self.name)
+            .field("url", &self.url)
+            .field("auth_data", &masked(&self.auth_data))
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for PeerChanges {
+    /// Shows the authentication data's keys, never its values.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PeerChanges")
+            .field("name", &self.name)
+            .field("url", &self.url)
+            .field("auth_data", &self.auth_data.as_ref().map(masked))
+            .finish()
+    }
 }
 
 impl NewPeer {
@@ -93,7 +120,7 @@ fn new_peer(body: &Value) -> Result<NewPeer> {
 }
 
 /// `POST /peers/{pid}`: any of the three fields.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct PeerChanges {
     /// New name.
     pub name: Option<String>,
