@@ -373,3 +373,25 @@ async fn raw_calls_keep_every_field_and_the_error_rules() {
     assert_eq!(closed.kind(), ErrorKind::ChannelClosed);
     server.stop().await;
 }
+
+#[test]
+fn what_a_binding_awaits_is_send() {
+    fn assert_send<T: Send>(_: &T) {}
+    let start = Server::start(ServerOptions::new().port(0));
+    assert_send(&start);
+    let client = Client::new(
+        AsyncStdRuntime::shared(),
+        Arc::new(HttpTransport::new(AsyncStdRuntime::shared(), "http://127.0.0.1:1").unwrap()),
+        ClientSettings::default(),
+    );
+    let connect = client.connect();
+    assert_send(&connect);
+    let open = client.open_tunnel_to_server("127.0.0.1", None, "127.0.0.1", 1);
+    assert_send(&open);
+    let reverse = client.open_tunnel_to_client("127.0.0.1", 1, "127.0.0.1", None);
+    assert_send(&reverse);
+    let close = client.close();
+    assert_send(&close);
+    let raw = client.request_json(Method::Get, "/peers", None);
+    assert_send(&raw);
+}

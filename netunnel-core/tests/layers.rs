@@ -54,14 +54,35 @@ fn uses(text: &str) -> Vec<String> {
         let mut rest = code;
         while let Some(at) = rest.find("crate::") {
             rest = &rest[at + "crate::".len()..];
-            let name: String = rest
-                .chars()
-                .take_while(|c| c.is_ascii_lowercase() || *c == '_')
-                .collect();
-            if !name.is_empty() {
-                found.push(name);
+            let module = |text: &str| -> String {
+                text.trim_start()
+                    .chars()
+                    .take_while(|c| c.is_ascii_lowercase() || *c == '_')
+                    .collect()
+            };
+            if let Some(group) = rest.strip_prefix('{') {
+                // `crate::{a::X, b}`: every top-level name of the group.
+                let end = group.find('}').unwrap_or(group.len());
+                let mut depth = 0;
+                let mut start = 0;
+                let inner = &group[..end];
+                for (i, c) in inner.char_indices() {
+                    match c {
+                        '{' => depth += 1,
+                        '}' => depth -= 1,
+                        ',' if depth == 0 => {
+                            found.push(module(&inner[start..i]));
+                            start = i + 1;
+                        }
+                        _ => {}
+                    }
+                }
+                found.push(module(&inner[start..]));
+            } else {
+                found.push(module(rest));
             }
         }
+        found.retain(|name| !name.is_empty());
     }
     found
 }
