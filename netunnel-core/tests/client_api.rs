@@ -113,6 +113,11 @@ async fn a_client_dropped_by_its_server_can_connect_again() {
         .unwrap();
     deadline(client.disconnected()).await;
     assert!(!client.is_connected());
+    assert_eq!(
+        client.channel_id(),
+        None,
+        "a channel id after the channel ended"
+    );
     client.connect().await.unwrap();
     assert!(client.is_connected());
     assert_eq!(

@@ -205,7 +205,10 @@ impl Client {
 
     /// The id of this client's channel on the server, while connected.
     pub fn channel_id(&self) -> Option<u64> {
-        self.session().as_ref().map(|inner| inner.channel_id())
+        self.session()
+            .as_ref()
+            .filter(|inner| inner.is_connected())
+            .map(|inner| inner.channel_id())
     }
 
     /// Whether the control channel is up.

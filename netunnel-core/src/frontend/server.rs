@@ -168,17 +168,21 @@ impl Server {
             .runtime
             .clone()
             .unwrap_or_else(AsyncStdRuntime::shared);
-        let no_env = |_: &str| None;
-        let env: crate::config::EnvLookup<'_> = if options.environment {
-            &process_env
-        } else {
-            &no_env
-        };
-        let store = ConfigStore::open(
-            options.config_path.as_deref(),
-            options.secret_key.as_deref(),
-            env,
-        )
+        // Reading, and at the first start writing (fsync included), the file:
+        // on a blocking thread, not on the executor's.
+        let (path, key, environment) = (
+            options.config_path.clone(),
+            options.secret_key.clone(),
+            options.environment,
+        );
+        let store = crate::runtime::unblock(&*rt, move || {
+            let no_env = |_: &str| None;
+            let env: crate::config::EnvLookup<'_> =
+                if environment { &process_env } else { &no_env };
+            ConfigStore::open(path.as_deref(), key.as_deref(), env)
+        })
+        .await
+        .ok_or_else(|| Error::Config("opening the configuration panicked".into()))?
         .map_err(Error::from)?;
         match store.path() {
             Some(path) => record!(
