@@ -383,6 +383,7 @@ pub fn start_nginx(dir: &std::path::Path, upstream: u16, pki: &TestPki) -> (Proc
         r#"user root;
 worker_processes 1;
 daemon off;
+master_process off;
 pid {d}/nginx.pid;
 error_log {d}/error.log info;
 events {{ worker_connections 4096; }}
