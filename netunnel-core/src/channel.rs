@@ -206,7 +206,7 @@ impl Channel {
                 }) => {
                     let channel = Arc::clone(self);
                     let answer = handler.handle(message);
-                    rt.spawn(crate::instance::inherit(Box::pin(async move {
+                    rt.spawn(crate::instance::inherit(async move {
                         let error = answer.await.err();
                         let frame = ControlFrame::Response {
                             identifier,
@@ -214,7 +214,7 @@ impl Channel {
                             error,
                         };
                         let _ = channel.send(frame).await;
-                    })));
+                    }));
                 }
                 Err(err) => record!(warn, TARGET_CHANNEL, "control channel {}: {err}", self.id),
             }

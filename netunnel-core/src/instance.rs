@@ -78,9 +78,9 @@ impl Instance {
         CURRENT.with(Cell::get)
     }
 
-    /// Runs `future` (boxed, or otherwise `Unpin`) as this instance's work:
-    /// its records, and those of the tasks it spawns, carry this instance.
-    pub(crate) fn scope<F: Future + Unpin>(self, future: F) -> Scoped<F> {
+    /// Runs `future` as this instance's work: its records, and those of the
+    /// tasks it spawns, carry this instance.
+    pub(crate) fn scope<F: Future>(self, future: F) -> Scoped<F> {
         Scoped {
             instance: Some(self),
             future,
@@ -105,19 +105,22 @@ pub(crate) fn label() -> String {
         .unwrap_or_default()
 }
 
-/// A future polled as some instance's work.
-pub(crate) struct Scoped<F> {
-    instance: Option<Instance>,
-    future: F,
+pin_project_lite::pin_project! {
+    /// A future polled as some instance's work.
+    pub(crate) struct Scoped<F> {
+        instance: Option<Instance>,
+        #[pin]
+        future: F,
+    }
 }
 
-impl<F: Future + Unpin> Future for Scoped<F> {
+impl<F: Future> Future for Scoped<F> {
     type Output = F::Output;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
-        let this = self.get_mut();
-        let _restore = Restore(CURRENT.with(|current| current.replace(this.instance)));
-        Pin::new(&mut this.future).poll(cx)
+        let this = self.project();
+        let _restore = Restore(CURRENT.with(|current| current.replace(*this.instance)));
+        this.future.poll(cx)
     }
 }
 
@@ -130,9 +133,13 @@ impl Drop for Restore {
     }
 }
 
-/// `future`, to be spawned, keeping the instance current here (none
-/// included: whoever polls it later does not lend it theirs).
-pub(crate) fn inherit(future: BoxFuture<'static, ()>) -> BoxFuture<'static, ()> {
+/// `future`, boxed to be spawned, keeping the instance current here (none
+/// included: whoever polls it later does not lend it theirs). One allocation:
+/// the future and its instance together.
+pub(crate) fn inherit<F>(future: F) -> BoxFuture<'static, ()>
+where
+    F: Future<Output = ()> + Send + 'static,
+{
     Box::pin(Scoped {
         instance: Instance::current(),
         future,
@@ -158,32 +165,30 @@ mod tests {
         assert_ne!(a.id(), b.id());
         assert_eq!(a.to_string(), format!("server-{}", a.id()));
         assert_eq!(Instance::current(), None);
-        let seen = futures::executor::block_on(a.scope(Box::pin(async {
+        let seen = futures::executor::block_on(a.scope(async {
             let outer = Instance::current();
-            let inner = b.scope(Box::pin(async { Instance::current() })).await;
+            let inner = b.scope(async { Instance::current() }).await;
             (outer, inner, Instance::current())
-        })));
+        }));
         assert_eq!(seen, (Some(a), Some(b), Some(a)));
         assert_eq!(Instance::current(), None);
         // A task made inside the scope keeps its instance when run outside.
         let mut spawned = None;
-        futures::executor::block_on(a.scope(Box::pin(async {
-            spawned = Some(inherit(Box::pin(async move {
+        futures::executor::block_on(a.scope(async {
+            spawned = Some(inherit(async move {
                 assert_eq!(Instance::current(), Some(a));
-            })));
-        })));
+            }));
+        }));
         futures::executor::block_on(spawned.expect("made in the scope"));
         assert_eq!(label(), "");
         // A task made outside any scope stays outside, even polled inside one.
-        let anonymous = inherit(Box::pin(async {
+        let anonymous = inherit(async {
             assert_eq!(Instance::current(), None);
-        }));
+        });
         futures::executor::block_on(b.scope(anonymous));
         // A panic inside a scope does not leave its instance behind.
         let panicked = std::panic::catch_unwind(|| {
-            futures::executor::block_on(
-                a.scope(Box::pin(async { panic!("expected in this test") })),
-            )
+            futures::executor::block_on(a.scope(async { panic!("expected in this test") }))
         });
         assert!(panicked.is_err());
         assert_eq!(Instance::current(), None);

@@ -124,7 +124,7 @@ impl Client {
 
     /// Runs `work` as this client's: its records and tasks carry its instance.
     async fn scoped<T>(&self, work: impl std::future::Future<Output = T>) -> T {
-        self.shared.instance.scope(Box::pin(work)).await
+        self.shared.instance.scope(work).await
     }
 
     fn session(&self) -> MutexGuard<'_, Option<Arc<ClientInner>>> {

@@ -74,7 +74,7 @@ impl ClientInner {
         let weak = Arc::downgrade(&inner);
         let heartbeat = inner.settings.heartbeat;
         let spawner = Arc::clone(&rt);
-        spawner.spawn(crate::instance::inherit(Box::pin(async move {
+        spawner.spawn(crate::instance::inherit(async move {
             control
                 .serve(Arc::clone(&rt), receiver, handler, heartbeat)
                 .await;
@@ -84,7 +84,7 @@ impl ClientInner {
                     inner.stop_local(id).await;
                 }
             }
-        })));
+        }));
         record!(
             debug,
             TARGET_CLIENT,
@@ -403,7 +403,7 @@ impl Drop for Abandoned {
         let instance = inner.instance;
         // Dropped wherever the caller dropped the open: name the client.
         let rt = Arc::clone(&inner.rt);
-        rt.spawn(Box::pin(instance.scope(Box::pin(async move {
+        rt.spawn(Box::pin(instance.scope(async move {
             record!(
                 debug,
                 TARGET_CLIENT,
@@ -417,7 +417,7 @@ impl Drop for Abandoned {
                     "deleting the abandoned tunnel {tid}: {err}"
                 );
             }
-        }))));
+        })));
     }
 }
 

@@ -111,9 +111,7 @@ impl Tunnel {
     pub async fn stop_local(&self) {
         if let Some(client) = self.client.upgrade() {
             let instance = client.instance;
-            instance
-                .scope(Box::pin(client.stop_local(self.state.info.id)))
-                .await;
+            instance.scope(client.stop_local(self.state.info.id)).await;
         }
     }
 
@@ -125,7 +123,7 @@ impl Tunnel {
             return Ok(());
         };
         let deleting = client.delete(self.state.info.id, force);
-        match client.instance.scope(Box::pin(deleting)).await {
+        match client.instance.scope(deleting).await {
             // Stopped meanwhile, by another call, the server or the channel.
             Err(Error::NotFound(_)) if self.is_stopped() => Ok(()),
             Err(Error::NotFound(_)) => {

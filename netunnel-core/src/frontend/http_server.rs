@@ -66,10 +66,10 @@ impl ServerHandle {
         let listening = Arc::new(TaskTracker::new());
         let token = listening.token();
         let looping = Arc::clone(&rt);
-        rt.spawn(crate::instance::inherit(Box::pin(async move {
+        rt.spawn(crate::instance::inherit(async move {
             accept_loop(looping, listener, app, tls, stopped).await;
             drop(token);
-        })));
+        }));
         Ok(ServerHandle {
             core,
             local_addr,
@@ -161,7 +161,7 @@ async fn accept_loop(
         let app = Arc::clone(&app);
         let tls = tls.clone();
         let handshakes = Arc::clone(&rt);
-        rt.spawn(crate::instance::inherit(Box::pin(async move {
+        rt.spawn(crate::instance::inherit(async move {
             let Some(acceptor) = tls else {
                 return serve_http(stream, app, peer, false).await;
             };
@@ -175,7 +175,7 @@ async fn accept_loop(
                 Some(Err(err)) => record!(debug, TARGET_SERVER, "TLS handshake failed: {err}"),
                 None => record!(debug, TARGET_SERVER, "TLS handshake timed out"),
             }
-        })));
+        }));
     }
 }
 
@@ -407,13 +407,13 @@ where
     let upgraded = res.recv_upgrade().await;
     req.state()
         .runtime()
-        .spawn(crate::instance::inherit(Box::pin(async move {
+        .spawn(crate::instance::inherit(async move {
             if let Some(conn) = upgraded.await {
                 let conn = ws::over(Box::new(conn));
                 let ws =
                     WebSocketStream::from_raw_socket(conn, Role::Server, Some(ws::config())).await;
                 serve(ws).await;
             }
-        })));
+        }));
     Ok(res.into())
 }

@@ -158,9 +158,7 @@ impl Server {
     /// configured peers, and returns once all of that is done.
     pub async fn start(options: ServerOptions) -> Result<Server> {
         let instance = Instance::new(InstanceKind::Server);
-        instance
-            .scope(Box::pin(Self::start_as(instance, options)))
-            .await
+        instance.scope(Self::start_as(instance, options)).await
     }
 
     async fn start_as(instance: Instance, options: ServerOptions) -> Result<Server> {
@@ -272,9 +270,9 @@ impl Server {
             // In a task of its own: a caller that gives up waiting (drops this
             // future) leaves the stop to finish, and later calls to wait on.
             let server = self.clone();
-            let stopping = self.instance.scope(Box::pin(async move {
+            let stopping = self.instance.scope(async move {
                 server.stop_here().await;
-            }));
+            });
             self.core().runtime().spawn(Box::pin(stopping));
         }
         self.stopped.wait().await;

@@ -200,7 +200,7 @@ impl ServerCore {
         let server = Arc::downgrade(self);
         let wait = self.settings().channel_connect_timeout;
         let rt = Arc::clone(&self.rt);
-        self.rt.spawn(crate::instance::inherit(Box::pin(async move {
+        self.rt.spawn(crate::instance::inherit(async move {
             rt.sleep(wait).await;
             let Some(server) = server.upgrade() else {
                 return;
@@ -214,7 +214,7 @@ impl ServerCore {
                     "channel {id} was never connected; dropped"
                 );
             }
-        })));
+        }));
         ChannelCreated {
             channel_id: id,
             version: crate::VERSION.to_string(),

@@ -27,9 +27,7 @@ where
     F: Future<Output = ()> + Send + 'static,
 {
     let token = tracker.token();
-    rt.spawn(crate::instance::inherit(Box::pin(
-        future.map(move |()| drop(token)),
-    )));
+    rt.spawn(crate::instance::inherit(future.map(move |()| drop(token))));
 }
 
 #[cfg(test)]
