@@ -39,10 +39,6 @@ impl std::fmt::Debug for PeerManager {
     }
 }
 
-fn config_error(err: crate::config::ConfigError) -> Error {
-    Error::from(err)
-}
-
 fn not_found_peer(pid: u64) -> Error {
     Error::NotFound(format!("Peer `{pid}` was not found"))
 }
@@ -93,7 +89,7 @@ impl PeerManager {
                 values.insert("peers".into(), value);
             })
             .await
-            .map_err(config_error)
+            .map_err(Error::from)
     }
 
     fn find(peers: &[Peer], pid: u64) -> Result<usize> {
@@ -106,12 +102,7 @@ impl PeerManager {
     fn seal(&self, auth_data: &BTreeMap<String, String>) -> Result<BTreeMap<String, String>> {
         auth_data
             .iter()
-            .map(|(key, value)| {
-                Ok((
-                    key.clone(),
-                    self.store.encrypt(value).map_err(config_error)?,
-                ))
-            })
+            .map(|(key, value)| Ok((key.clone(), self.store.encrypt(value)?)))
             .collect()
     }
 
@@ -122,8 +113,7 @@ impl PeerManager {
         for (key, value) in &peer.auth_data {
             let plain = if SecretKey::is_token(value) {
                 self.store
-                    .decrypt(&format!("peers[{}].auth_data.{key}", peer.name), value)
-                    .map_err(config_error)?
+                    .decrypt(&format!("peers[{}].auth_data.{key}", peer.name), value)?
             } else {
                 value.clone()
             };

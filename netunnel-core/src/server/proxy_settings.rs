@@ -8,10 +8,6 @@ use crate::error::{Error, Result};
 use crate::instance::{record, TARGET_SERVER};
 use crate::wire::HttpProxyRequest;
 
-fn config_error(err: crate::config::ConfigError) -> Error {
-    Error::from(err)
-}
-
 impl ServerCore {
     /// The global proxy as `GET /config/http-proxy` shows it: `{}` when unset,
     /// credentials as `******`, a password inside the URL masked too.
@@ -56,7 +52,7 @@ impl ServerCore {
                 }
                 let seal = |value: Option<String>| -> Result<Value> {
                     match value {
-                        Some(text) => Ok(json!(self.store.encrypt(&text).map_err(config_error)?)),
+                        Some(text) => Ok(json!(self.store.encrypt(&text)?)),
                         None => Ok(Value::Null),
                     }
                 };
@@ -67,8 +63,7 @@ impl ServerCore {
             .update_unblocked(&*self.rt, |values, _| {
                 values.insert("http_proxy".into(), stored)
             })
-            .await
-            .map_err(config_error)?;
+            .await?;
         record!(
             info,
             TARGET_SERVER,
@@ -83,10 +78,7 @@ impl ServerCore {
     /// defaults; with `disconnect_clients`, every channel is closed too.
     pub async fn factory_reset(&self, disconnect_clients: bool) -> Result<()> {
         self.peers.stop_all().await;
-        self.store
-            .reset_unblocked(&*self.rt)
-            .await
-            .map_err(config_error)?;
+        self.store.reset_unblocked(&*self.rt).await?;
         record!(warn, TARGET_SERVER, "configuration reset to the defaults");
         if disconnect_clients {
             self.close_all();
