@@ -170,8 +170,7 @@ impl ClientInner {
         remote_port: u16,
     ) -> Result<Tunnel> {
         self.ensure_connected()?;
-        let inner = self;
-        let listener = inner
+        let listener = self
             .rt
             .listen(local_address.to_string(), local_port.unwrap_or(0))
             .await
@@ -194,15 +193,15 @@ impl ClientInner {
         let tid = created.tunnel_id;
         let abandoned = Abandoned::new(self, tid);
         let source = Arc::new(OpenWebsocket {
-            transport: Arc::clone(&inner.transport),
-            path: format!("{}/connect", inner.tunnel_path(tid)),
+            transport: Arc::clone(&self.transport),
+            path: format!("{}/connect", self.tunnel_path(tid)),
         });
         let entrance = Entrance::start(
-            Arc::clone(&inner.rt),
+            Arc::clone(&self.rt),
             listener,
             source,
-            SpareSettings::new(inner.settings.heartbeat),
-            inner.reuse_websockets(),
+            SpareSettings::new(self.settings.heartbeat),
+            self.reuse_websockets(),
         )?;
         let info = TunnelInfo {
             id: tid,
@@ -211,10 +210,10 @@ impl ClientInner {
             exit: (remote_address.to_string(), remote_port),
         };
         let state = tunnel::TunnelState::new(info, TunnelEnd::Entrance(Arc::clone(&entrance)));
-        inner.tunnels().insert(tid, Arc::clone(&state));
+        self.tunnels().insert(tid, Arc::clone(&state));
         let first_spare = std::pin::pin!(entrance.wait_ready());
-        let ready = futures::future::select(first_spare, inner.control.closed());
-        let failure = match crate::runtime::timeout(&*inner.rt, FIRST_SPARE_TIMEOUT, ready).await {
+        let ready = futures::future::select(first_spare, self.control.closed());
+        let failure = match crate::runtime::timeout(&*self.rt, FIRST_SPARE_TIMEOUT, ready).await {
             Some(futures::future::Either::Left(_)) => None,
             Some(futures::future::Either::Right(_)) => Some(Error::ChannelClosed),
             None => Some(Error::Timeout(
@@ -223,7 +222,7 @@ impl ClientInner {
         };
         if let Some(err) = failure {
             // Still armed: if this delete is cancelled, the guard deletes.
-            let _ = inner.delete(tid, true).await;
+            let _ = self.delete(tid, true).await;
             abandoned.disarm();
             return Err(err);
         }
@@ -242,8 +241,7 @@ impl ClientInner {
         remote_port: Option<u16>,
     ) -> Result<Tunnel> {
         self.ensure_connected()?;
-        let inner = self;
-        let _setup = inner.reverse_setup.lock().await;
+        let _setup = self.reverse_setup.lock().await;
         let created = self
             .post_tunnel(CreateTunnel::Reverse {
                 entrance_address: remote_address.to_string(),
@@ -254,11 +252,11 @@ impl ClientInner {
         let tid = created.tunnel_id;
         let abandoned = Abandoned::new(self, tid);
         let exit = Exit::new(
-            Arc::clone(&inner.rt),
+            Arc::clone(&self.rt),
             local_address.to_string(),
             local_port,
-            inner.settings.heartbeat,
-            inner.reuse_websockets(),
+            self.settings.heartbeat,
+            self.reuse_websockets(),
         );
         let port = created.entrance_port.or(remote_port).unwrap_or(0);
         let info = TunnelInfo {
@@ -268,7 +266,7 @@ impl ClientInner {
             exit: (local_address.to_string(), local_port),
         };
         let state = tunnel::TunnelState::new(info, TunnelEnd::Exit(exit));
-        inner.tunnels().insert(tid, Arc::clone(&state));
+        self.tunnels().insert(tid, Arc::clone(&state));
         abandoned.disarm();
         Ok(Tunnel::new(state, Arc::downgrade(self)))
     }
