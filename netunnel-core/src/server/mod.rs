@@ -63,6 +63,9 @@ struct ServerChannel {
     control: OnceLock<Arc<Channel>>,
     /// Fired once `control` is set.
     connected: crate::sync::StopSignal,
+    /// Fired by [`ServerCore::close_channel`]: a websocket that arrives (or
+    /// sets `control`) afterwards is closed, not served.
+    closing: crate::sync::StopSignal,
     tunnels: Mutex<HashMap<u64, TunnelEnd>>,
     next_tunnel: AtomicU64,
 }
@@ -193,6 +196,7 @@ impl ServerCore {
             client_version,
             control: OnceLock::new(),
             connected: crate::sync::StopSignal::new(),
+            closing: crate::sync::StopSignal::new(),
             tunnels: Mutex::new(HashMap::new()),
             next_tunnel: AtomicU64::new(1),
         });
@@ -239,8 +243,11 @@ impl ServerCore {
 
     /// Serves the control websocket of channel `cid` until it closes, then ends
     /// every tunnel of the channel and forgets it.
-    pub async fn serve_channel(self: &Arc<Self>, cid: u64, ws: WebSocket) {
+    pub async fn serve_channel(self: &Arc<Self>, cid: u64, mut ws: WebSocket) {
         let Ok(entry) = self.channel(cid) else {
+            // Closed while its websocket was being upgraded: say so, rather
+            // than leave the client to notice the connection going away.
+            let _ = crate::runtime::timeout(&*self.rt, CONNECT_GRACE, ws.close(None)).await;
             return;
         };
         let _serving = self.serving.token();
@@ -254,6 +261,13 @@ impl ServerCore {
             return;
         }
         entry.connected.fire();
+        // Closed while its websocket was being set up: `close_channel` found no
+        // control to close, so close it here (serve sees it at once). The
+        // fences pair with close_channel's: one of the two sees the other.
+        std::sync::atomic::fence(Ordering::SeqCst);
+        if entry.closing.is_fired() {
+            control.close();
+        }
         record!(
             debug,
             TARGET_SERVER,
@@ -280,6 +294,9 @@ impl ServerCore {
     /// Closes channel `cid` (the client sees its channel end) and its tunnels.
     pub fn close_channel(&self, cid: u64) -> Result<()> {
         let entry = self.channel(cid)?;
+        // First, so a websocket setting `control` from now on sees it.
+        entry.closing.fire();
+        std::sync::atomic::fence(Ordering::SeqCst);
         match entry.control.get() {
             Some(control) => control.close(),
             None => {
