@@ -6,6 +6,8 @@
 
 mod support;
 
+use support::library::{client_of, transport_to};
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -25,10 +27,6 @@ async fn server() -> Server {
     Server::start(ServerOptions::new().port(0).environment(false))
         .await
         .unwrap()
-}
-
-fn transport_to(server: &Server) -> Arc<dyn Transport> {
-    Arc::new(HttpTransport::new(AsyncStdRuntime::shared(), &server.url()).unwrap())
 }
 
 fn tunnels_on(server: &Server) -> Vec<u64> {
@@ -100,13 +98,7 @@ async fn a_client_connects_closes_and_connects_again() {
 #[async_std::test]
 async fn a_client_dropped_by_its_server_can_connect_again() {
     let server = server().await;
-    let client = Client::connected(
-        AsyncStdRuntime::shared(),
-        transport_to(&server),
-        ClientSettings::default(),
-    )
-    .await
-    .unwrap();
+    let client = client_of(&server).await;
     server
         .core()
         .close_channel(client.channel_id().unwrap())
@@ -131,13 +123,7 @@ async fn a_client_dropped_by_its_server_can_connect_again() {
 #[async_std::test]
 async fn the_way_to_the_server_changes_only_while_not_connected() {
     let (one, two) = (server().await, server().await);
-    let client = Client::connected(
-        AsyncStdRuntime::shared(),
-        transport_to(&one),
-        ClientSettings::default(),
-    )
-    .await
-    .unwrap();
+    let client = client_of(&one).await;
     let err = client.set_transport(transport_to(&two)).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Config);
     client.close().await;
@@ -154,13 +140,7 @@ async fn the_way_to_the_server_changes_only_while_not_connected() {
 async fn tunnels_check_their_health_and_stop_once() {
     let echo = support::echo_server();
     let server = server().await;
-    let client = Client::connected(
-        AsyncStdRuntime::shared(),
-        transport_to(&server),
-        ClientSettings::default(),
-    )
-    .await
-    .unwrap();
+    let client = client_of(&server).await;
     let forward = client
         .open_tunnel_to_server("127.0.0.1", None, "127.0.0.1", echo)
         .await
@@ -348,13 +328,7 @@ async fn client_plugins_get_an_owned_context_and_their_errors_come_back() {
 #[async_std::test]
 async fn raw_calls_keep_every_field_and_the_error_rules() {
     let server = server().await;
-    let client = Client::connected(
-        AsyncStdRuntime::shared(),
-        transport_to(&server),
-        ClientSettings::default(),
-    )
-    .await
-    .unwrap();
+    let client = client_of(&server).await;
     let proxy = client
         .request_json(Method::Get, "/config/http-proxy", None)
         .await

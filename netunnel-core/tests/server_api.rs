@@ -4,9 +4,10 @@
 
 mod support;
 
+use support::library::client_of;
+
 use std::sync::Arc;
 
-use netunnel_core::client::{Client, ClientSettings};
 use netunnel_core::{AsyncStdRuntime, ErrorKind, HttpTransport, Server, ServerOptions};
 
 async fn deadline<F: std::future::Future>(future: F) -> F::Output {
@@ -17,17 +18,6 @@ async fn deadline<F: std::future::Future>(future: F) -> F::Output {
 
 fn options() -> ServerOptions {
     ServerOptions::new().port(0).environment(false)
-}
-
-async fn client_of(server: &Server) -> Client {
-    let transport = HttpTransport::new(AsyncStdRuntime::shared(), &server.url()).unwrap();
-    Client::connected(
-        AsyncStdRuntime::shared(),
-        Arc::new(transport),
-        ClientSettings::default(),
-    )
-    .await
-    .unwrap()
 }
 
 #[async_std::test]

@@ -84,6 +84,21 @@ async fn read_until(rt: &RuntimeRef, ws: &mut WebSocket, wanted: Message) {
     .await;
 }
 
+/// Waits for the other side to close `ws`; anything but control frames
+/// meanwhile fails the test (`what` says when).
+async fn until_closed(rt: &RuntimeRef, ws: &mut WebSocket, what: &str) {
+    with_deadline(rt, async {
+        loop {
+            match ws.next().await {
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
+                Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+                Some(Ok(other)) => panic!("{what}: got {other:?}"),
+            }
+        }
+    })
+    .await;
+}
+
 /// Sends a ping and waits for its pong: the other side has read (and acted
 /// on) everything sent before it.
 async fn round_trip(rt: &RuntimeRef, ws: &mut WebSocket, tag: &str) {
@@ -204,16 +219,7 @@ fn data_before_pasten_closes_the_websocket_without_connecting() {
             let (exit_side, mut entrance_side) = ws_pair(&rt).await;
             exit.serve(exit_side);
             entrance_side.send(early.clone()).await.unwrap();
-            with_deadline(&rt, async {
-                loop {
-                    match entrance_side.next().await {
-                        Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
-                        Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
-                        Some(Ok(other)) => panic!("after {early:?}: got {other:?}"),
-                    }
-                }
-            })
-            .await;
+            until_closed(&rt, &mut entrance_side, &format!("after {early:?}")).await;
             with_deadline(&rt, exit.wait_stopped()).await;
             assert_eq!(
                 destination.take_made().len(),
@@ -272,16 +278,7 @@ fn an_idle_spare_answers_pings_and_closes_on_data_for_no_connection() {
             .send(Message::Binary(b"stray".to_vec().into()))
             .await
             .unwrap();
-        with_deadline(&rt, async {
-            loop {
-                match first.next().await {
-                    Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
-                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
-                    Some(Ok(other)) => panic!("the spare answered data with {other:?}"),
-                }
-            }
-        })
-        .await;
+        until_closed(&rt, &mut first, "the spare answered data").await;
         let mut second = with_deadline(&rt, spares.recv()).await.unwrap();
         // A connection rides the new spare, announced by `pasten`.
         let port = entrance.local_addr().port();

@@ -3,6 +3,7 @@
 //! of the runtime under test.
 #![allow(dead_code, clippy::unwrap_used)]
 
+pub mod library;
 pub mod netunnel1;
 pub mod services;
 pub mod sshd;
