@@ -189,8 +189,10 @@ impl Server {
                 "Using configuration file {}",
                 path.display()
             ),
+            // Debug only: `netunnel server` warns about stateless mode itself,
+            // and an embedder chose it by giving no path.
             None => record!(
-                info,
+                debug,
                 TARGET_SERVER,
                 "No configuration file: settings live in memory only"
             ),
