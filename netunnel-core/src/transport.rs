@@ -4,7 +4,7 @@
 use futures::future::BoxFuture;
 
 use crate::error::{Error, Result};
-pub use crate::ws::WebSocket;
+pub use crate::ws::Upgraded;
 
 /// HTTP methods the protocol uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,8 +99,8 @@ pub trait Transport: Send + Sync {
         body: Option<serde_json::Value>,
     ) -> BoxFuture<'_, Result<Reply>>;
 
-    /// Opens a websocket.
-    fn websocket(&self, path: String) -> BoxFuture<'_, Result<WebSocket>>;
+    /// Opens a websocket: sends the upgrade request and checks the answer.
+    fn websocket(&self, path: String) -> BoxFuture<'_, Result<Upgraded>>;
 
     /// Where this transport goes, for messages (no credentials).
     fn describe(&self) -> String;

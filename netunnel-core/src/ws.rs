@@ -3,7 +3,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use async_tungstenite::tungstenite::protocol::WebSocketConfig;
+use async_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 use async_tungstenite::tungstenite::Message;
 use async_tungstenite::{WebSocketReceiver, WebSocketSender, WebSocketStream};
 use futures::lock::Mutex;
@@ -12,11 +12,68 @@ use crate::instance::{record, TARGET_TUNNEL};
 use crate::runtime::{BoxConn, Runtime};
 
 /// A websocket over any [`crate::Conn`].
-pub type WebSocket = WebSocketStream<BoxConn>;
+pub(crate) type WebSocket = WebSocketStream<BoxConn>;
 /// The sending half of a [`WebSocket`].
 pub(crate) type WsSender = WebSocketSender<BoxConn>;
 /// The receiving half of a [`WebSocket`].
 pub(crate) type WsReceiver = WebSocketReceiver<BoxConn>;
+
+/// A connection whose websocket handshake is complete, not yet read as a
+/// websocket: what a [`crate::transport::Transport`] hands the client core, and
+/// what an HTTP server hands [`crate::server::ServerCore`]. Keeps the websocket
+/// library out of the public API.
+pub struct Upgraded {
+    conn: BoxConn,
+    read_past_head: Vec<u8>,
+}
+
+impl Upgraded {
+    /// `conn` after the handshake; `read_past_head` is whatever was read past
+    /// the end of the HTTP head (the first frames, when the peer sent them
+    /// with its answer), handed on before anything read from `conn`.
+    pub fn new(conn: BoxConn, read_past_head: Vec<u8>) -> Self {
+        Upgraded {
+            conn,
+            read_past_head,
+        }
+    }
+
+    /// The connection and the bytes read past the head, for a caller that
+    /// speaks websocket itself.
+    pub fn into_parts(self) -> (BoxConn, Vec<u8>) {
+        (self.conn, self.read_past_head)
+    }
+
+    /// The websocket of the side that sent the upgrade request.
+    pub(crate) async fn into_client(self) -> WebSocket {
+        WebSocketStream::from_partially_read(
+            self.conn,
+            self.read_past_head,
+            Role::Client,
+            Some(config()),
+        )
+        .await
+    }
+
+    /// The websocket of the side that answered the upgrade request.
+    pub(crate) async fn into_server(self) -> WebSocket {
+        WebSocketStream::from_partially_read(
+            self.conn,
+            self.read_past_head,
+            Role::Server,
+            Some(config()),
+        )
+        .await
+    }
+}
+
+impl std::fmt::Debug for Upgraded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Upgraded")
+            .field("read_past_head", &self.read_past_head.len())
+            .finish_non_exhaustive()
+    }
+}
 
 /// Prepares a connection to carry a websocket: reads are batched while the
 /// traffic is bulk (see [`crate::read_ahead`]). Only transports make
@@ -32,7 +89,6 @@ pub(crate) fn over(conn: BoxConn) -> BoxConn {
 /// one websocket per connection, so we keep its read buffer at 2 KiB (larger
 /// frames are assembled across reads, which [`over`]'s read-ahead serves from
 /// memory during bulk transfers) and write eagerly.
-#[cfg_attr(not(feature = "async-std"), allow(dead_code))]
 pub(crate) fn config() -> WebSocketConfig {
     WebSocketConfig::default()
         .read_buffer_size(2 * 1024)

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use futures::future::BoxFuture;
 use netunnel_core::client::{Client, ClientSettings};
-use netunnel_core::transport::WebSocket;
+use netunnel_core::transport::Upgraded;
 use netunnel_core::transport::{Method, Reply, Transport};
 use netunnel_core::{AsyncStdRuntime, ErrorKind, HttpTransport, Server, ServerOptions};
 
@@ -181,7 +181,7 @@ impl Transport for NoTunnelWebsockets {
         self.0.request(method, path, body)
     }
 
-    fn websocket(&self, path: String) -> BoxFuture<'_, netunnel_core::Result<WebSocket>> {
+    fn websocket(&self, path: String) -> BoxFuture<'_, netunnel_core::Result<Upgraded>> {
         if path.contains("/tunnels/") {
             Box::pin(futures::future::pending())
         } else {

@@ -10,7 +10,9 @@ use std::net::TcpListener;
 use std::sync::Arc;
 
 use async_tungstenite::tungstenite::handshake::derive_accept_key;
+use async_tungstenite::tungstenite::protocol::Role;
 use async_tungstenite::tungstenite::Message;
+use async_tungstenite::WebSocketStream;
 use futures::StreamExt;
 use netunnel_core::transport::Transport;
 use netunnel_core::{AsyncStdRuntime, HttpTransport};
@@ -70,7 +72,13 @@ async fn a_frame_sent_with_the_upgrade_is_not_lost() {
         answer.extend_from_slice(b"hello");
         answer
     });
-    let mut ws = transport(port).websocket("/x".into()).await.unwrap();
+    let (conn, read_past_head) = transport(port)
+        .websocket("/x".into())
+        .await
+        .unwrap()
+        .into_parts();
+    let mut ws =
+        WebSocketStream::from_partially_read(conn, read_past_head, Role::Client, None).await;
     let frame = async_std::future::timeout(support::WAIT, ws.next())
         .await
         .expect("the frame sent with the 101 was lost")

@@ -57,7 +57,9 @@ impl ClientInner {
             .parse()?;
         let ws = transport
             .websocket(format!("/channels/{}/connect", created.channel_id))
-            .await?;
+            .await?
+            .into_client()
+            .await;
         let (control, receiver) = Channel::new(created.channel_id, ws);
         let inner = Arc::new(ClientInner {
             instance,
@@ -443,7 +445,7 @@ impl MessageHandler for ServerRequests {
                     let transport = Arc::clone(&inner.transport);
                     spawn_tracked(&*inner.rt, &inner.tasks, async move {
                         match transport.websocket(path).await {
-                            Ok(ws) => exit.serve(ws),
+                            Ok(upgraded) => exit.serve(upgraded.into_client().await),
                             Err(err) => record!(
                                 warn,
                                 TARGET_CLIENT,
@@ -486,6 +488,6 @@ impl SpareSource for OpenWebsocket {
     fn open(&self) -> BoxFuture<'static, Result<Option<WebSocket>>> {
         let transport = Arc::clone(&self.transport);
         let path = self.path.clone();
-        Box::pin(async move { transport.websocket(path).await.map(Some) })
+        Box::pin(async move { Ok(Some(transport.websocket(path).await?.into_client().await)) })
     }
 }

@@ -14,7 +14,7 @@ use crate::config::ProxySettings;
 use crate::error::{Error, Result};
 use crate::runtime::{timeout, RuntimeRef};
 use crate::transport::{Method, Reply, Transport};
-use crate::ws::{self, WebSocket};
+use crate::ws::{self, Upgraded};
 
 /// Bound on one REST exchange or websocket handshake.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -171,7 +171,7 @@ impl HttpTransport {
         })
     }
 
-    async fn open_websocket(&self, path: String, headers: Headers) -> Result<WebSocket> {
+    async fn open_websocket(&self, path: String, headers: Headers) -> Result<Upgraded> {
         let target = format!("{}{}", self.prefix, path);
         let conn = self.connect().await?;
         super::ws_client::upgrade(ws::over(conn), &self.authority(), &target, &path, &headers).await
@@ -221,7 +221,7 @@ impl HttpTransport {
         &self,
         path: String,
         headers: Headers,
-    ) -> impl std::future::Future<Output = Result<WebSocket>> + Send + '_ {
+    ) -> impl std::future::Future<Output = Result<Upgraded>> + Send + '_ {
         let what = format!("opening websocket {path}");
         self.bounded(what, self.open_websocket(path, headers))
     }
@@ -257,7 +257,7 @@ impl Transport for HttpTransport {
         })
     }
 
-    fn websocket(&self, path: String) -> BoxFuture<'_, Result<WebSocket>> {
+    fn websocket(&self, path: String) -> BoxFuture<'_, Result<Upgraded>> {
         Box::pin(async move {
             let headers = self.auth_headers().await?;
             self.upgrade(path, headers).await

@@ -6,8 +6,6 @@ use std::sync::Arc;
 
 use async_std::net::TcpListener;
 use async_tungstenite::tungstenite::handshake::derive_accept_key;
-use async_tungstenite::tungstenite::protocol::Role;
-use async_tungstenite::WebSocketStream;
 use futures::future::{select, Either};
 use futures::{AsyncReadExt, Future};
 use http_types::StatusCode;
@@ -19,7 +17,7 @@ use crate::runtime::RuntimeRef;
 use crate::server::ServerCore;
 use crate::sync::{StopSignal, TaskTracker};
 use crate::wire::{CreateTunnel, ErrorBody};
-use crate::ws::{self, WebSocket};
+use crate::ws::{self, Upgraded};
 
 /// Largest request body we read.
 const MAX_BODY: u64 = 1 << 20;
@@ -374,7 +372,7 @@ async fn connect_tunnel(req: Request<State>) -> tide::Result {
             let core = Arc::clone(req.state());
             core.check_tunnel_connect(cid, tid).await?;
             upgrade(&req, move |ws| async move {
-                core.tunnel_websocket(cid, tid, ws)
+                core.tunnel_websocket(cid, tid, ws).await
             })
             .await
         }
@@ -386,7 +384,7 @@ async fn connect_tunnel(req: Request<State>) -> tide::Result {
 /// connection in the background.
 async fn upgrade<F, Fut>(req: &Request<State>, serve: F) -> Result<Response>
 where
-    F: FnOnce(WebSocket) -> Fut + Send + 'static,
+    F: FnOnce(Upgraded) -> Fut + Send + 'static,
     Fut: Future<Output = ()> + Send + 'static,
 {
     let header = |name: &str| {
@@ -409,10 +407,7 @@ where
         .runtime()
         .spawn(crate::instance::inherit(async move {
             if let Some(conn) = upgraded.await {
-                let conn = ws::over(Box::new(conn));
-                let ws =
-                    WebSocketStream::from_raw_socket(conn, Role::Server, Some(ws::config())).await;
-                serve(ws).await;
+                serve(Upgraded::new(ws::over(Box::new(conn)), Vec::new())).await;
             }
         }));
     Ok(res.into())

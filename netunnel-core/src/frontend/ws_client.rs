@@ -6,14 +6,12 @@
 
 use async_tungstenite::tungstenite::handshake::client::generate_key;
 use async_tungstenite::tungstenite::handshake::derive_accept_key;
-use async_tungstenite::tungstenite::protocol::Role;
-use async_tungstenite::WebSocketStream;
 use futures::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::auth::Headers;
 use crate::error::{Error, Result};
 use crate::runtime::BoxConn;
-use crate::ws::{self, WebSocket};
+use crate::ws::Upgraded;
 
 /// Longest response head we accept.
 const MAX_HEAD: usize = 16 * 1024;
@@ -46,7 +44,7 @@ pub(super) async fn upgrade(
     target: &str,
     path: &str,
     headers: &Headers,
-) -> Result<WebSocket> {
+) -> Result<Upgraded> {
     let key = generate_key();
     let mut request = format!(
         "GET {target} HTTP/1.1\r\nHost: {authority}\r\nConnection: Upgrade\r\n\
@@ -93,7 +91,7 @@ pub(super) async fn upgrade(
             "the server's answer to the websocket {path} is not a websocket upgrade"
         )));
     }
-    Ok(WebSocketStream::from_partially_read(conn, rest, Role::Client, Some(ws::config())).await)
+    Ok(Upgraded::new(conn, rest))
 }
 
 /// Reads up to the end of the response head; returns the head and whatever

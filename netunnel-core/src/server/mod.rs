@@ -20,7 +20,7 @@ use crate::instance::{record, TARGET_SERVER};
 use crate::peer::{Connector, PeerManager};
 use crate::runtime::RuntimeRef;
 use crate::wire::ChannelCreated;
-use crate::ws::{Heartbeat, WebSocket};
+use crate::ws::{Heartbeat, Upgraded};
 
 /// How long a request waits for its channel's websocket upgrade to finish.
 const CONNECT_GRACE: Duration = Duration::from_secs(5);
@@ -243,7 +243,8 @@ impl ServerCore {
 
     /// Serves the control websocket of channel `cid` until it closes, then ends
     /// every tunnel of the channel and forgets it.
-    pub async fn serve_channel(self: &Arc<Self>, cid: u64, mut ws: WebSocket) {
+    pub async fn serve_channel(self: &Arc<Self>, cid: u64, upgraded: Upgraded) {
+        let mut ws = upgraded.into_server().await;
         let Ok(entry) = self.channel(cid) else {
             // Closed while its websocket was being upgraded: say so, rather
             // than leave the client to notice the connection going away.

@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 use crate::instance::{record, TARGET_SERVER};
 use crate::tunnel::{Entrance, Exit, SpareSettings, SpareSource, TunnelEnd};
 use crate::wire::{ControlMessage, CreateTunnel, TunnelCreated};
-use crate::ws::WebSocket;
+use crate::ws::{Upgraded, WebSocket};
 
 /// Asks the client, over the control channel, for one more websocket.
 struct AskClient {
@@ -144,7 +144,8 @@ impl ServerCore {
     }
 
     /// Hands one upgraded tunnel websocket to its tunnel.
-    pub fn tunnel_websocket(&self, cid: u64, tid: u64, ws: WebSocket) {
+    pub async fn tunnel_websocket(&self, cid: u64, tid: u64, upgraded: Upgraded) {
+        let ws = upgraded.into_server().await;
         let end = self
             .channel(cid)
             .ok()
