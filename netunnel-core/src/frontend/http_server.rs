@@ -4,7 +4,6 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use async_std::net::TcpListener;
 use async_tungstenite::tungstenite::handshake::derive_accept_key;
 use futures::future::{select, Either};
 use futures::{AsyncReadExt, Future};
@@ -13,7 +12,7 @@ use tide::{Request, Response};
 
 use crate::error::{Error, Result};
 use crate::instance::{record, TARGET_SERVER};
-use crate::runtime::RuntimeRef;
+use crate::runtime::{BoxConn, Listener, RuntimeRef};
 use crate::server::ServerCore;
 use crate::sync::{StopSignal, TaskTracker};
 use crate::wire::{CreateTunnel, ErrorBody};
@@ -50,7 +49,9 @@ impl ServerHandle {
         port: u16,
         tls: Option<Arc<futures_rustls::rustls::ServerConfig>>,
     ) -> Result<ServerHandle> {
-        let listener = TcpListener::bind((host, port))
+        let rt = Arc::clone(core.runtime());
+        let listener = rt
+            .listen(host.to_string(), port)
             .await
             .map_err(|err| Error::io(format!("cannot listen on {host}:{port}"), err))?;
         let local_addr = listener
@@ -60,7 +61,6 @@ impl ServerHandle {
         let stop = Arc::new(StopSignal::new());
         let stopped = stop.wait();
         let tls = tls.map(futures_rustls::TlsAcceptor::from);
-        let rt = Arc::clone(core.runtime());
         let listening = Arc::new(TaskTracker::new());
         let token = listening.token();
         let looping = Arc::clone(&rt);
@@ -132,7 +132,7 @@ where
 
 async fn accept_loop(
     rt: RuntimeRef,
-    listener: TcpListener,
+    listener: Box<dyn Listener>,
     app: Arc<tide::Server<State>>,
     tls: Option<futures_rustls::TlsAcceptor>,
     stopped: impl Future<Output = ()> + Unpin,
@@ -155,26 +155,30 @@ async fn accept_loop(
                 continue;
             }
         };
-        let _ = stream.set_nodelay(true);
         let app = Arc::clone(&app);
         let tls = tls.clone();
         let handshakes = Arc::clone(&rt);
         rt.spawn(crate::instance::inherit(async move {
             let Some(acceptor) = tls else {
-                return serve_http(stream, app, peer, false).await;
+                return serve_http(shared(stream), app, peer, false).await;
             };
             let handshake = acceptor.accept(stream);
             match crate::runtime::timeout(&*handshakes, TLS_HANDSHAKE_TIMEOUT, handshake).await {
                 Some(Ok(tls_stream)) => {
-                    // async-h1 needs a clonable stream; the TLS stream is shared.
-                    let shared = async_dup::Arc::new(async_dup::Mutex::new(tls_stream));
-                    serve_http(shared, app, peer, true).await;
+                    serve_http(shared(Box::new(tls_stream)), app, peer, true).await;
                 }
                 Some(Err(err)) => record!(debug, TARGET_SERVER, "TLS handshake failed: {err}"),
                 None => record!(debug, TARGET_SERVER, "TLS handshake timed out"),
             }
         }));
     }
+}
+
+/// async-h1 reads and writes one connection through clones of its stream, and
+/// a runtime's connection is not clonable: the clones share it behind a lock,
+/// taken for each read or write call only (never held while one waits).
+fn shared(conn: BoxConn) -> async_dup::Arc<async_dup::Mutex<BoxConn>> {
+    async_dup::Arc::new(async_dup::Mutex::new(conn))
 }
 
 fn routes(core: Arc<ServerCore>) -> tide::Server<State> {
