@@ -15,7 +15,7 @@ use crate::instance::{record, TARGET_SERVER};
 use crate::runtime::{BoxConn, Listener, RuntimeRef};
 use crate::server::ServerCore;
 use crate::sync::{StopSignal, TaskTracker};
-use crate::wire::{CreateTunnel, ErrorBody};
+use crate::wire::{CreateTunnel, ErrorBody, HttpProxyView};
 use crate::ws::{self, Upgraded};
 
 /// Largest request body we read.
@@ -199,7 +199,11 @@ fn routes(core: Arc<ServerCore>) -> tide::Server<State> {
     app.at("/channels/:cid/tunnels/:tid/connect")
         .get(connect_tunnel);
     app.at("/config/http-proxy")
-        .get(|req: Request<State>| async move { Ok(json_response(req.state().http_proxy_view())) })
+        .get(|req: Request<State>| async move {
+            Ok(json_response(HttpProxyView::to_json(
+                req.state().http_proxy_view().as_ref(),
+            )))
+        })
         .post(set_http_proxy);
     app.at("/config/factory-reset").post(factory_reset);
     super::peer_routes::add(&mut app);
@@ -331,7 +335,7 @@ async fn set_http_proxy(mut req: Request<State>) -> tide::Result {
             let body = read_json(&mut req).await?;
             let request = crate::wire::HttpProxyRequest::from_json(&body)?;
             let shown = req.state().set_http_proxy(request).await?;
-            Ok(json_response(shown))
+            Ok(json_response(HttpProxyView::to_json(shown.as_ref())))
         }
         .await,
     )

@@ -6,32 +6,32 @@ use super::ServerCore;
 use crate::config::{ProxySettings, MASK};
 use crate::error::{Error, Result};
 use crate::instance::{record, TARGET_SERVER};
-use crate::wire::HttpProxyRequest;
+use crate::wire::{HttpProxyRequest, HttpProxyView};
 
 impl ServerCore {
-    /// The global proxy as `GET /config/http-proxy` shows it: `{}` when unset,
-    /// credentials as `******`, a password inside the URL masked too.
-    pub fn http_proxy_view(&self) -> Value {
-        match self.store.get("http_proxy") {
-            Some(Value::Object(proxy)) => {
-                let mut shown = proxy.clone();
-                if let Some(Value::String(url)) = proxy.get("proxy_url") {
-                    shown.insert("proxy_url".into(), json!(crate::proxy::redact_url(url)));
-                }
-                for field in ["username", "password"] {
-                    if matches!(proxy.get(field), Some(Value::String(v)) if !v.is_empty()) {
-                        shown.insert(field.into(), json!(MASK));
-                    }
-                }
-                Value::Object(shown)
-            }
-            _ => json!({}),
-        }
+    /// The global proxy as `GET /config/http-proxy` shows it (`None` when
+    /// unset): credentials as `******`, a password inside the URL masked too.
+    pub fn http_proxy_view(&self) -> Option<HttpProxyView> {
+        let Some(Value::Object(proxy)) = self.store.get("http_proxy") else {
+            return None;
+        };
+        let Some(Value::String(url)) = proxy.get("proxy_url") else {
+            return None;
+        };
+        let masked = |field: &str| match proxy.get(field) {
+            Some(Value::String(v)) if !v.is_empty() => Some(MASK.to_string()),
+            _ => None,
+        };
+        Some(HttpProxyView {
+            proxy_url: crate::proxy::redact_url(url),
+            username: masked("username"),
+            password: masked("password"),
+        })
     }
 
     /// `POST /config/http-proxy`: verifies (unless `check_proxy` is false) and
     /// stores the proxy, credentials encrypted. Nothing changes on failure.
-    pub async fn set_http_proxy(&self, request: HttpProxyRequest) -> Result<Value> {
+    pub async fn set_http_proxy(&self, request: HttpProxyRequest) -> Result<Option<HttpProxyView>> {
         let stored = match request.proxy_url {
             None => Value::Null,
             Some(url) => {
@@ -68,7 +68,7 @@ impl ServerCore {
             info,
             TARGET_SERVER,
             "default HTTP proxy set to {}",
-            self.http_proxy_view()
+            HttpProxyView::to_json(self.http_proxy_view().as_ref())
         );
         self.peers.restart_all().await?;
         Ok(self.http_proxy_view())

@@ -9,7 +9,7 @@ mod rest;
 pub use control::{ControlFrame, ControlMessage};
 pub use peer_requests::{NewPeer, NewStaticTunnel, PeerChanges};
 pub use peers::{Peer, StaticTunnel};
-pub use proxy_request::HttpProxyRequest;
+pub use proxy_request::{HttpProxyRequest, HttpProxyView};
 pub use rest::{
     ChannelCreated, CreateChannel, CreateTunnel, DeleteTunnel, ErrorBody, TunnelCreated,
 };

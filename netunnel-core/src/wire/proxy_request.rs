@@ -119,3 +119,29 @@ mod tests {
         }
     }
 }
+
+/// The server's default proxy as `GET /config/http-proxy` shows it: the URL
+/// with any password in it masked, and the credentials as `******` when set.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct HttpProxyView {
+    /// `http://host:port`, a password inside it masked.
+    pub proxy_url: String,
+    /// `******` when a user is set.
+    pub username: Option<String>,
+    /// `******` when a password is set.
+    pub password: Option<String>,
+}
+
+impl HttpProxyView {
+    /// The answer's JSON: `{}` when no proxy is set, as NETunnel 1.0.x.
+    pub fn to_json(view: Option<&HttpProxyView>) -> Value {
+        match view {
+            Some(view) => serde_json::json!({
+                "proxy_url": view.proxy_url,
+                "username": view.username,
+                "password": view.password,
+            }),
+            None => serde_json::json!({}),
+        }
+    }
+}
