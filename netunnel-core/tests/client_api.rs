@@ -232,6 +232,91 @@ async fn an_abandoned_open_leaves_no_tunnel_on_the_server() {
     server.stop().await;
 }
 
+/// Reaches the server, but holds back its answer to a tunnel's creation until
+/// the test lets it through.
+struct HeldTunnelAnswers {
+    inner: Arc<dyn Transport>,
+    release: async_channel::Receiver<()>,
+}
+
+impl Transport for HeldTunnelAnswers {
+    fn request(
+        &self,
+        method: Method,
+        path: String,
+        body: Option<serde_json::Value>,
+    ) -> BoxFuture<'_, netunnel_core::Result<Reply>> {
+        Box::pin(async move {
+            let held = method == Method::Post && path.ends_with("/tunnels");
+            let reply = self.inner.request(method, path, body).await;
+            if held {
+                let _ = self.release.recv().await;
+            }
+            reply
+        })
+    }
+
+    fn websocket(&self, path: String) -> BoxFuture<'_, netunnel_core::Result<Upgraded>> {
+        self.inner.websocket(path)
+    }
+
+    fn describe(&self) -> String {
+        self.inner.describe()
+    }
+}
+
+#[async_std::test]
+async fn an_open_abandoned_before_the_server_answered_leaves_no_tunnel() {
+    let echo = support::echo_server();
+    let server = server().await;
+    let (release, held) = async_channel::unbounded();
+    let client = Client::connected(
+        AsyncStdRuntime::shared(),
+        Arc::new(HeldTunnelAnswers {
+            inner: transport_to(&server),
+            release: held,
+        }),
+        ClientSettings::default(),
+    )
+    .await
+    .unwrap();
+    for reverse in [false, true] {
+        let opening = {
+            let client = client.clone();
+            async_std::task::spawn(async move {
+                if reverse {
+                    client
+                        .open_tunnel_to_client("127.0.0.1", echo, "127.0.0.1", None)
+                        .await
+                } else {
+                    client
+                        .open_tunnel_to_server("127.0.0.1", None, "127.0.0.1", echo)
+                        .await
+                }
+            })
+        };
+        // The server created the tunnel; its answer has not reached the
+        // client, which gives up.
+        wait_for("the server to hold the tunnel", || {
+            tunnels_on(&server).len() == 1
+        })
+        .await;
+        assert!(
+            opening.cancel().await.is_none(),
+            "the open cannot have finished"
+        );
+        release.send(()).await.unwrap();
+        wait_for("the abandoned tunnel to be deleted", || {
+            tunnels_on(&server).is_empty()
+        })
+        .await;
+        assert!(client.tunnels().is_empty(), "reverse: {reverse}");
+    }
+    assert_eq!(server.channels().len(), 1, "the channel itself stays");
+    client.close().await;
+    server.stop().await;
+}
+
 /// A client plugin that authenticates from another thread, as a Python or C
 /// plugin would, and fails when told to with its own error.
 struct FromAnotherThread {

@@ -148,16 +148,43 @@ impl ClientInner {
         Ok(String::from_utf8_lossy(&reply.body).trim().to_string())
     }
 
-    async fn post_tunnel(&self, request: CreateTunnel) -> Result<TunnelCreated> {
+    /// `POST`s a new tunnel from a task of its own, so that a caller who stops
+    /// waiting (drops the open) before the answer leaves nothing behind: the
+    /// task deletes on the server the tunnel nobody will hear of.
+    async fn post_tunnel(self: &Arc<Self>, request: CreateTunnel) -> Result<TunnelCreated> {
         let body = serde_json::to_value(request).map_err(|err| Error::Protocol(err.to_string()))?;
-        self.transport
-            .request(
-                Method::Post,
-                format!("/channels/{}/tunnels", self.control.id()),
-                Some(body),
-            )
-            .await?
-            .parse()
+        let (answer, answered) = futures::channel::oneshot::channel();
+        let inner = Arc::clone(self);
+        spawn_tracked(&*self.rt, &self.tasks, async move {
+            let created = async {
+                inner
+                    .transport
+                    .request(
+                        Method::Post,
+                        format!("/channels/{}/tunnels", inner.control.id()),
+                        Some(body),
+                    )
+                    .await?
+                    .parse::<TunnelCreated>()
+            }
+            .await;
+            if let Err(Ok(created)) = answer.send(created) {
+                let tid = created.tunnel_id;
+                record!(
+                    debug,
+                    TARGET_CLIENT,
+                    "opening tunnel {tid} was abandoned before the server answered; deleting it"
+                );
+                if let Err(err) = inner.delete_on_server(tid, true).await {
+                    record!(
+                        debug,
+                        TARGET_CLIENT,
+                        "deleting the abandoned tunnel {tid}: {err}"
+                    );
+                }
+            }
+        });
+        answered.await.unwrap_or(Err(Error::ChannelClosed))
     }
 
     /// Opens a client-to-server tunnel: listens on `local_address:local_port`
