@@ -168,10 +168,21 @@ async fn tunnels_check_their_health_and_stop_once() {
     server.stop().await;
 }
 
-/// Reaches the server, except that tunnel websockets never open.
-struct NoTunnelWebsockets(Arc<dyn Transport>);
+/// Reaches the server, except that websockets whose path contains the given
+/// text never open (the attempt waits forever); counts those attempts.
+struct StuckWebsockets(
+    Arc<dyn Transport>,
+    &'static str,
+    Arc<std::sync::atomic::AtomicUsize>,
+);
 
-impl Transport for NoTunnelWebsockets {
+impl StuckWebsockets {
+    fn new(inner: Arc<dyn Transport>, stuck: &'static str) -> Self {
+        StuckWebsockets(inner, stuck, Default::default())
+    }
+}
+
+impl Transport for StuckWebsockets {
     fn request(
         &self,
         method: Method,
@@ -182,7 +193,8 @@ impl Transport for NoTunnelWebsockets {
     }
 
     fn websocket(&self, path: String) -> BoxFuture<'_, netunnel_core::Result<Upgraded>> {
-        if path.contains("/tunnels/") {
+        if path.contains(self.1) {
+            self.2.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             Box::pin(futures::future::pending())
         } else {
             self.0.websocket(path)
@@ -200,7 +212,7 @@ async fn an_abandoned_open_leaves_no_tunnel_on_the_server() {
     let server = server().await;
     let client = Client::connected(
         AsyncStdRuntime::shared(),
-        Arc::new(NoTunnelWebsockets(transport_to(&server))),
+        Arc::new(StuckWebsockets::new(transport_to(&server), "/tunnels/")),
         ClientSettings::default(),
     )
     .await
@@ -229,6 +241,31 @@ async fn an_abandoned_open_leaves_no_tunnel_on_the_server() {
     .await;
     assert_eq!(server.channels().len(), 1, "the channel itself stays");
     client.close().await;
+    server.stop().await;
+}
+
+#[async_std::test]
+async fn close_cuts_short_a_connect_that_hangs() {
+    let server = server().await;
+    let stuck = Arc::new(StuckWebsockets::new(transport_to(&server), "/connect"));
+    let attempts = Arc::clone(&stuck.2);
+    let client = Client::new(AsyncStdRuntime::shared(), stuck, ClientSettings::default());
+    let connecting = {
+        let client = client.clone();
+        async_std::task::spawn(async move { client.connect().await })
+    };
+    wait_for("the control websocket to be asked for", || {
+        attempts.load(std::sync::atomic::Ordering::SeqCst) == 1
+    })
+    .await;
+    // Well inside the transport's own 30 s bound on a websocket handshake.
+    async_std::future::timeout(Duration::from_secs(5), client.close())
+        .await
+        .expect("close waited for the hung connect");
+    let err = deadline(connecting).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Connection, "{err}");
+    assert!(err.to_string().contains("closed while connecting"), "{err}");
+    assert!(!client.is_connected());
     server.stop().await;
 }
 

@@ -180,7 +180,9 @@ pub trait ServerAuth: Send + Sync {
 pub trait ClientAuth: Send + Sync {
     /// Authenticates with the server `context` names (its transport sends no
     /// authentication headers). A plugin's own failure goes back to the
-    /// caller as [`Error::Plugin`] (see [`Error::plugin`]).
+    /// caller as [`Error::Plugin`] (see [`Error::plugin`]). Reach the server
+    /// through the context only: a request through the authenticating
+    /// transport itself would wait for this very authentication to finish.
     fn authenticate(&self, context: AuthContext) -> BoxFuture<'_, Result<()>>;
     /// Whether the client is still authenticated (e.g. its token has not expired).
     fn is_authenticated(&self) -> BoxFuture<'_, bool>;

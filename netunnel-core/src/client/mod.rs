@@ -15,6 +15,7 @@ use futures::future::Either;
 use crate::error::{Error, Result};
 use crate::instance::{Instance, InstanceKind};
 use crate::runtime::RuntimeRef;
+use crate::sync::StopSignal;
 use crate::transport::Transport;
 use crate::ws::Heartbeat;
 use session::ClientInner;
@@ -78,6 +79,8 @@ struct Shared {
     session: Mutex<Option<Arc<ClientInner>>>,
     /// Serialises connecting and closing.
     changing: futures::lock::Mutex<()>,
+    /// Fired by [`Client::close`] to cut short a connect under way.
+    connecting: Mutex<Option<Arc<StopSignal>>>,
     /// What this client's log records carry as their `instance` key.
     instance: Instance,
 }
@@ -101,6 +104,7 @@ impl Client {
                 transport: Mutex::new(transport),
                 session: Mutex::new(None),
                 changing: futures::lock::Mutex::new(()),
+                connecting: Mutex::new(None),
                 instance: Instance::new(InstanceKind::Client),
             }),
         }
@@ -152,7 +156,8 @@ impl Client {
     /// Creates a channel on the server and connects its control websocket.
     /// Already connected: does nothing. After [`Client::close`], or after the
     /// server dropped the channel, connects anew (tunnels of the old channel
-    /// are gone).
+    /// are gone). A [`Client::close`] meanwhile cuts it short (an error of
+    /// kind `Connection`).
     pub async fn connect(&self) -> Result<()> {
         self.scoped(async move {
             let _changing = self.shared.changing.lock().await;
@@ -163,17 +168,37 @@ impl Client {
                 }
                 old.close().await;
             }
-            let inner = ClientInner::open(
+            let cancel = Arc::new(StopSignal::new());
+            *self.connecting() = Some(Arc::clone(&cancel));
+            let transport = self.transport();
+            let opening = std::pin::pin!(ClientInner::open(
                 self.shared.instance,
                 Arc::clone(&self.shared.rt),
-                self.transport(),
+                Arc::clone(&transport),
                 self.shared.settings.clone(),
-            )
-            .await?;
+            ));
+            let opened = futures::future::select(opening, cancel.wait()).await;
+            *self.connecting() = None;
+            let inner = match opened {
+                Either::Left((opened, _)) => opened?,
+                Either::Right(_) => {
+                    return Err(Error::Connection(format!(
+                        "the client was closed while connecting to {}",
+                        transport.describe()
+                    )))
+                }
+            };
             *self.session() = Some(inner);
             Ok(())
         })
         .await
+    }
+
+    fn connecting(&self) -> MutexGuard<'_, Option<Arc<StopSignal>>> {
+        self.shared
+            .connecting
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Changes how the next [`Client::connect`] reaches the server (another
@@ -296,9 +321,14 @@ impl Client {
     }
 
     /// Closes every tunnel (deleting each on the server, bounded in time), then
-    /// the control channel. Not connected: does nothing.
+    /// the control channel. Not connected: does nothing. A connect under way
+    /// is cut short first.
     pub async fn close(&self) {
         self.scoped(async move {
+            let cancel = self.connecting().take();
+            if let Some(cancel) = cancel {
+                cancel.fire();
+            }
             let _changing = self.shared.changing.lock().await;
             let old = self.session().take();
             if let Some(inner) = old {

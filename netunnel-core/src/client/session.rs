@@ -239,7 +239,7 @@ impl ClientInner {
             exit: (remote_address.to_string(), remote_port),
         };
         let state = tunnel::TunnelState::new(info, TunnelEnd::Entrance(Arc::clone(&entrance)));
-        self.tunnels().insert(tid, Arc::clone(&state));
+        self.register(tid, &state).await?;
         let first_spare = std::pin::pin!(entrance.wait_ready());
         let ready = futures::future::select(first_spare, self.control.closed());
         let failure = match crate::runtime::timeout(&*self.rt, FIRST_SPARE_TIMEOUT, ready).await {
@@ -295,7 +295,7 @@ impl ClientInner {
             exit: (local_address.to_string(), local_port),
         };
         let state = tunnel::TunnelState::new(info, TunnelEnd::Exit(exit));
-        self.tunnels().insert(tid, Arc::clone(&state));
+        self.register(tid, &state).await?;
         abandoned.disarm();
         Ok(Tunnel::new(state, Arc::downgrade(self)))
     }
@@ -314,6 +314,18 @@ impl ClientInner {
         let tasks = self.tasks.wait();
         crate::runtime::timeout(&*self.rt, Duration::from_secs(5), tasks).await;
     }
+    /// Adds a tunnel to the client's. When the channel closed meanwhile (the
+    /// client closing, the server gone), its clean-up may have run already:
+    /// the tunnel is stopped here instead of outliving its channel.
+    async fn register(&self, tid: u64, state: &Arc<tunnel::TunnelState>) -> Result<()> {
+        self.tunnels().insert(tid, Arc::clone(state));
+        if self.control.is_closed() {
+            self.stop_local(tid).await;
+            return Err(Error::ChannelClosed);
+        }
+        Ok(())
+    }
+
     fn tunnels(&self) -> MutexGuard<'_, HashMap<u64, Arc<tunnel::TunnelState>>> {
         self.tunnels.lock().unwrap_or_else(PoisonError::into_inner)
     }
