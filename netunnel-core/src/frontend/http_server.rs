@@ -96,7 +96,7 @@ impl ServerHandle {
     /// the listener is closed.
     pub async fn stop(&self) {
         self.shutdown();
-        self.core.peers().stop_all().await;
+        self.core.peers().close().await;
         self.listening.wait().await;
     }
 }

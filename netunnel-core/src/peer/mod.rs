@@ -8,6 +8,7 @@ pub use link::{connect, verify, Connector, PeerLink, Timing};
 pub use static_tunnel::Runner;
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use futures::channel::oneshot;
@@ -31,6 +32,8 @@ pub struct PeerManager {
     connector: Arc<dyn Connector>,
     ops: futures::lock::Mutex<()>,
     runners: Mutex<HashMap<RunnerKey, Arc<Runner>>>,
+    /// Set by [`PeerManager::close`]: no static tunnel starts any more.
+    closed: AtomicBool,
 }
 
 impl std::fmt::Debug for PeerManager {
@@ -67,6 +70,7 @@ impl PeerManager {
             connector,
             ops: futures::lock::Mutex::new(()),
             runners: Mutex::new(HashMap::new()),
+            closed: AtomicBool::new(false),
         }
     }
 
@@ -272,6 +276,7 @@ impl PeerManager {
         new: NewStaticTunnel,
     ) -> Result<StaticTunnel> {
         let _ops = self.ops.lock().await;
+        self.ensure_open()?;
         let mut peers = self.stored();
         let index = Self::find(&peers, pid)?;
         let timing = Timing::from_config(&self.store);
@@ -312,7 +317,7 @@ impl PeerManager {
             runner.stop(&self.rt).await;
             return Err(err);
         }
-        self.runners().insert((pid, spec.id), runner);
+        self.keep(pid, spec.id, runner).await?;
         Ok(spec)
     }
 
@@ -340,6 +345,7 @@ impl PeerManager {
     }
 
     async fn start_runner(&self, peer: &Peer, spec: &StaticTunnel, timing: &Timing) -> Result<()> {
+        self.ensure_open()?;
         let runner = Runner::start(
             Arc::clone(&self.rt),
             Arc::clone(&self.connector),
@@ -348,7 +354,24 @@ impl PeerManager {
             timing.clone(),
             None,
         );
-        self.runners().insert((peer.id, spec.id), runner);
+        self.keep(peer.id, spec.id, runner).await
+    }
+
+    fn ensure_open(&self) -> Result<()> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(Error::NotAllowed("the server is stopping".into()));
+        }
+        Ok(())
+    }
+
+    /// Adds a started runner; when [`PeerManager::close`] ran meanwhile (its
+    /// sweep may have missed this one), stops it instead.
+    async fn keep(&self, pid: u64, sid: u64, runner: Arc<Runner>) -> Result<()> {
+        self.runners().insert((pid, sid), runner);
+        if self.closed.load(Ordering::Acquire) {
+            self.stop_runner((pid, sid)).await;
+            return Err(Error::NotAllowed("the server is stopping".into()));
+        }
         Ok(())
     }
 
@@ -389,8 +412,22 @@ impl PeerManager {
         Ok(())
     }
 
-    /// Stops every static tunnel (shutdown, factory reset).
+    /// Stops every static tunnel (a factory reset): waits for a change under
+    /// way (a static tunnel being created) to finish, so it is stopped too.
     pub async fn stop_all(&self) {
+        let _ops = self.ops.lock().await;
+        self.stop_runners().await;
+    }
+
+    /// Stops every static tunnel for good (the server stopping): none starts
+    /// after this, and one being created when it is called is stopped as it
+    /// comes up. Does not wait for changes under way.
+    pub async fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+        self.stop_runners().await;
+    }
+
+    async fn stop_runners(&self) {
         let runners: Vec<Arc<Runner>> = self.runners().drain().map(|(_, r)| r).collect();
         for runner in runners {
             runner.stop(&self.rt).await;
