@@ -218,3 +218,93 @@ async fn auth_plugins_see_the_peer_address_and_scheme_and_never_an_oversized_bod
         server.stop().await;
     }
 }
+
+/// Lets everyone in, but never builds a client plugin for a peer: a server
+/// restoring a static tunnel with it stays in `Server::start`.
+#[derive(Default)]
+struct PeersNeverReady(std::sync::atomic::AtomicBool);
+
+impl netunnel_core::auth::ServerAuth for PeersNeverReady {
+    fn is_authenticated<'a>(
+        &'a self,
+        _: &'a netunnel_core::auth::AuthRequest,
+    ) -> futures::future::BoxFuture<'a, bool> {
+        Box::pin(async { true })
+    }
+
+    fn authenticate<'a>(
+        &'a self,
+        _: &'a netunnel_core::auth::AuthRequest,
+    ) -> futures::future::BoxFuture<'a, netunnel_core::auth::AuthResponse> {
+        Box::pin(async { netunnel_core::auth::AuthResponse::json(200, &serde_json::json!({})) })
+    }
+
+    fn client_for_peer<'a>(
+        &'a self,
+        _: &'a std::collections::BTreeMap<String, String>,
+    ) -> futures::future::BoxFuture<
+        'a,
+        netunnel_core::Result<Arc<dyn netunnel_core::auth::ClientAuth>>,
+    > {
+        self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+        Box::pin(futures::future::pending())
+    }
+}
+
+#[async_std::test]
+async fn a_start_given_up_midway_leaves_no_server_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("netunnel.conf");
+    let local = support::free_port();
+    let config = serde_json::json!({"peers": [{
+        "id": 1, "name": "far", "target_netunnel_url": "http://127.0.0.1:9",
+        "auth_data": {}, "static_tunnels": [{
+            "id": 1, "tunnel_remote_address": "127.0.0.1", "tunnel_remote_port": 22,
+            "tunnel_local_address": "127.0.0.1", "tunnel_local_port": local}]}]});
+    std::fs::write(&path, config.to_string()).unwrap();
+    let port = support::free_port();
+    let auth = Arc::new(PeersNeverReady::default());
+    let starting = async_std::task::spawn(Server::start(
+        options()
+            .port(port)
+            .config_path(&path)
+            .auth(Arc::clone(&auth) as Arc<_>),
+    ));
+    // Listening, and restoring the static tunnel: the caller gives up.
+    deadline(async {
+        while !auth.0.load(std::sync::atomic::Ordering::SeqCst) {
+            async_std::task::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+    assert!(support::is_listening(port));
+    assert!(
+        starting.cancel().await.is_none(),
+        "start cannot have finished"
+    );
+    deadline(async {
+        while support::is_listening(port) {
+            async_std::task::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+}
+
+#[async_std::test]
+async fn dropping_the_last_handle_stops_the_server() {
+    let echo = support::echo_server();
+    let server = deadline(Server::start(options())).await.unwrap();
+    let port = server.local_addr().port();
+    let clone = server.clone();
+    let client = client_of(&server).await;
+    drop(server);
+    assert!(support::is_listening(port), "a clone is still held");
+    drop(clone);
+    deadline(client.disconnected()).await;
+    assert!(!support::is_listening(port));
+    let err = client
+        .open_tunnel_to_server("127.0.0.1", None, "127.0.0.1", echo)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::ChannelClosed, "{err}");
+}

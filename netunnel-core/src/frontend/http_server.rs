@@ -59,6 +59,8 @@ impl ServerHandle {
             .map_err(|err| Error::io("reading the bound address", err))?;
         let app = Arc::new(routes(Arc::clone(&core)));
         let stop = Arc::new(StopSignal::new());
+        // The loop holds the signal too: dropping every handle leaves it running.
+        let signal = Arc::clone(&stop);
         let stopped = stop.wait();
         let tls = tls.map(futures_rustls::TlsAcceptor::from);
         let listening = Arc::new(TaskTracker::new());
@@ -66,7 +68,7 @@ impl ServerHandle {
         let looping = Arc::clone(&rt);
         rt.spawn(crate::instance::inherit(async move {
             accept_loop(looping, listener, app, tls, stopped).await;
-            drop(token);
+            drop((token, signal));
         }));
         Ok(ServerHandle {
             core,

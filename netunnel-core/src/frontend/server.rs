@@ -127,9 +127,10 @@ impl ServerOptions {
     }
 }
 
-/// A running NETunnel server. Dropping every handle does not stop it: call
-/// [`Server::stop`] (a `start` that is dropped before it returned may leave a
-/// listening server behind, with no handle to stop it).
+/// A running NETunnel server. Cheap to clone; every clone is the same server.
+/// [`Server::stop`] stops it and returns once it is gone; dropping the last
+/// clone stops it in the background (as does a [`Server::start`] dropped
+/// before it returned).
 ///
 /// ```
 /// # async_std::task::block_on(async {
@@ -151,6 +152,8 @@ pub struct Server {
     scheme: &'static str,
     stopping: Arc<StopSignal>,
     stopped: Arc<StopSignal>,
+    /// Stops the server when the last clone goes.
+    _owned: Arc<StopOnDrop>,
 }
 
 impl Server {
@@ -226,11 +229,13 @@ impl Server {
             "Starting server on {}",
             handle.local_addr()
         );
+        let owned = Arc::new(StopOnDrop(handle.clone()));
         if let Err(err) = handle.core().start_peers().await {
             handle.stop().await;
             return Err(err);
         }
         Ok(Server {
+            _owned: owned,
             handle,
             instance,
             scheme,
@@ -295,5 +300,26 @@ impl Server {
     /// Completes once [`Server::stop`] has finished (from any clone).
     pub async fn wait(&self) {
         self.stopped.wait().await;
+    }
+}
+
+/// Stops the server it holds when dropped: held by every [`Server`] clone,
+/// and by [`Server::start`] from the moment it listens.
+struct StopOnDrop(ServerHandle);
+
+impl std::fmt::Debug for StopOnDrop {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("StopOnDrop")
+    }
+}
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        // Idempotent: after `Server::stop` this finds nothing left to stop.
+        let handle = self.0.clone();
+        let rt = Arc::clone(handle.core().runtime());
+        rt.spawn(crate::instance::inherit(async move {
+            handle.stop().await;
+        }));
     }
 }
