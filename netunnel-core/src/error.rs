@@ -39,6 +39,54 @@ pub enum ErrorKind {
 }
 
 impl ErrorKind {
+    /// Every kind, in the order of their numbers.
+    pub const ALL: [ErrorKind; 13] = [
+        ErrorKind::Io,
+        ErrorKind::Connection,
+        ErrorKind::Refused,
+        ErrorKind::BadRequest,
+        ErrorKind::NotFound,
+        ErrorKind::NotAllowed,
+        ErrorKind::Unauthorized,
+        ErrorKind::TooLarge,
+        ErrorKind::ChannelClosed,
+        ErrorKind::Timeout,
+        ErrorKind::Protocol,
+        ErrorKind::Config,
+        ErrorKind::Plugin,
+    ];
+
+    /// The kind's stable name (`not_allowed`), what our servers put in an
+    /// error body's `kind` so that our clients keep it across the wire.
+    pub fn name(self) -> &'static str {
+        match self {
+            ErrorKind::Io => "io",
+            ErrorKind::Connection => "connection",
+            ErrorKind::Refused => "refused",
+            ErrorKind::BadRequest => "bad_request",
+            ErrorKind::NotFound => "not_found",
+            ErrorKind::NotAllowed => "not_allowed",
+            ErrorKind::Unauthorized => "unauthorized",
+            ErrorKind::TooLarge => "too_large",
+            ErrorKind::ChannelClosed => "channel_closed",
+            ErrorKind::Timeout => "timeout",
+            ErrorKind::Protocol => "protocol",
+            ErrorKind::Config => "config",
+            ErrorKind::Plugin => "plugin",
+        }
+    }
+
+    /// The kind called `name` (see [`ErrorKind::name`]).
+    pub fn from_name(name: &str) -> Option<ErrorKind> {
+        ErrorKind::ALL.into_iter().find(|kind| kind.name() == name)
+    }
+
+    /// The kind's stable number (`Io` is 1, `Plugin` 13), what the C
+    /// library's result codes and a binding's exceptions are keyed on.
+    pub fn code(self) -> u32 {
+        self as u32
+    }
+
     /// The HTTP status a server answers with for this kind.
     pub fn http_status(self) -> u16 {
         match self {
@@ -90,6 +138,9 @@ pub enum Error {
         status: Option<u16>,
         /// What the server said.
         message: String,
+        /// The kind the server gave the failure (our servers name it in the
+        /// error body; NETunnel 1.0.x does not, and the status decides).
+        kind: Option<ErrorKind>,
     },
     /// The remote answered something that does not follow the protocol.
     #[error("protocol error: {0}")]
@@ -146,6 +197,7 @@ impl Error {
         Error::Remote {
             status: None,
             message: message.into(),
+            kind: None,
         }
     }
 
@@ -154,6 +206,9 @@ impl Error {
         match self {
             Error::Io { .. } => ErrorKind::Io,
             Error::WebSocket(_) | Error::Connection(_) => ErrorKind::Connection,
+            Error::Remote {
+                kind: Some(kind), ..
+            } => *kind,
             Error::Remote {
                 status: Some(status),
                 ..
@@ -230,10 +285,20 @@ mod tests {
         let err = Error::Remote {
             status: Some(404),
             message: "unknown peer".into(),
+            kind: None,
         };
         assert_eq!(err.kind(), ErrorKind::NotFound);
         assert_eq!(err.remote_status(), Some(404));
         assert_eq!(err.to_string(), "unknown peer");
         assert_eq!(Error::remote("no").kind(), ErrorKind::Refused);
+        let named = Error::Remote {
+            status: Some(400),
+            message: "port 10 is not allowed".into(),
+            kind: ErrorKind::from_name("not_allowed"),
+        };
+        assert_eq!(named.kind(), ErrorKind::NotAllowed);
+        for kind in ErrorKind::ALL {
+            assert_eq!(ErrorKind::from_name(kind.name()), Some(kind));
+        }
     }
 }

@@ -55,7 +55,15 @@ impl Reply {
                         serde_json::Value::String(text) => text.clone(),
                         other => other.to_string(),
                     };
-                    return Err(self.refusal(text));
+                    let kind = value
+                        .get("kind")
+                        .and_then(serde_json::Value::as_str)
+                        .and_then(crate::ErrorKind::from_name);
+                    return Err(Error::Remote {
+                        status: Some(self.status),
+                        message: text,
+                        kind,
+                    });
                 }
                 if self.status >= 400 {
                     return Err(
@@ -77,6 +85,7 @@ impl Reply {
         Error::Remote {
             status: Some(self.status),
             message,
+            kind: None,
         }
     }
 

@@ -143,6 +143,7 @@ impl ClientInner {
             return Err(reply.json().err().unwrap_or_else(|| Error::Remote {
                 status: Some(reply.status),
                 message: format!("server answered HTTP {}", reply.status),
+                kind: None,
             }));
         }
         Ok(String::from_utf8_lossy(&reply.body).trim().to_string())

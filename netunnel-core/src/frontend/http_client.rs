@@ -121,10 +121,12 @@ impl HttpTransport {
                 .connect(self.host.clone(), self.port)
                 .await
                 .map_err(|err| {
-                    Error::io(
-                        format!("cannot connect to the server {}", self.describe()),
-                        err,
-                    )
+                    // The server cannot be reached: a connection failure, not
+                    // a local I/O one.
+                    Error::Connection(format!(
+                        "cannot connect to the server {}: {err}",
+                        self.describe()
+                    ))
                 })?,
         };
         match &self.tls {

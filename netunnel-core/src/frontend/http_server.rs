@@ -225,6 +225,7 @@ fn error_response(err: &Error) -> Response {
     let mut res = Response::new(status);
     let body = ErrorBody {
         error: err.to_string(),
+        kind: Some(err.kind().name().to_string()),
     };
     if let Ok(body) = tide::Body::from_json(&body) {
         res.set_body(body);

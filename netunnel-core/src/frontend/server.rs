@@ -88,6 +88,12 @@ impl ServerOptions {
         self
     }
 
+    /// No configuration file (the default): settings live in memory only.
+    pub fn stateless(mut self) -> Self {
+        self.config_path = None;
+        self
+    }
+
     /// The key that encrypts secrets in the configuration (urlsafe base64 of
     /// 32 bytes); it wins over `NETUNNEL_SECRET_KEY` and the file's own.
     pub fn secret_key(mut self, key: impl Into<String>) -> Self {

@@ -76,6 +76,7 @@ pub(super) async fn upgrade(
                     format!(" {body}")
                 }
             ),
+            kind: None,
         });
     }
     let upgraded = head

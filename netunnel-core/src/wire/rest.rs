@@ -65,6 +65,10 @@ pub struct DeleteTunnel {
 pub struct ErrorBody {
     /// Human-readable reason.
     pub error: String,
+    /// The failure's [`crate::ErrorKind::name`]: our extension, so that our
+    /// clients keep the kind a status cannot carry (NETunnel 1.0.x ignores it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
 }
 
 impl CreateTunnel {
