@@ -1,0 +1,138 @@
+/*
+ * Every failure a C caller can meet returns its code and a message:
+ *   ./errors CONFIG_DIR
+ * Starts its own server (destinations limited to one port) in the process.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include <netunnel.h>
+
+static int failures = 0;
+
+/* Checks that `got` is `want` and, for a failure, that a message came with it. */
+static void expect(const char *what, netunnel_result got, netunnel_result want) {
+    const char *message = netunnel_last_error();
+    if (got != want) {
+        fprintf(stderr, "FAIL %s: got %d, wanted %d (%s)\n", what, (int)got, (int)want, message);
+        failures++;
+    } else if (want != NETUNNEL_OK && message[0] == '\0') {
+        fprintf(stderr, "FAIL %s: code %d came without a message\n", what, (int)got);
+        failures++;
+    } else {
+        printf("ok %s: %d %s\n", what, (int)got, message);
+    }
+}
+
+int main(int argc, char **argv) {
+    char path[4096];
+    char url[256];
+    FILE *config;
+    netunnel_server_options *server_options;
+    netunnel_server *server = NULL;
+    netunnel_client *client = NULL;
+    netunnel_client *unstarted = NULL;
+    netunnel_tunnel *tunnel = NULL;
+    netunnel_tunnel *refused = NULL;
+    char *json = NULL;
+
+    if (argc < 2) {
+        fprintf(stderr, "usage: %s CONFIG_DIR\n", argv[0]);
+        return 2;
+    }
+    /* Only port 9 of 127.0.0.1 may be a destination. */
+    snprintf(path, sizeof path, "%s/netunnel.conf", argv[1]);
+    config = fopen(path, "w");
+    if (config == NULL) {
+        perror("config");
+        return 2;
+    }
+    fputs("{\"allowed_tunnel_destinations\": {\"127.0.0.1\": \"9\"}}", config);
+    fclose(config);
+
+    /* NULL handles and arguments are a code, not a crash; freeing NULL is fine. */
+    expect("connect(NULL)", netunnel_client_connect(NULL), NETUNNEL_NULL_ARGUMENT);
+    expect("tunnel_stop(NULL)", netunnel_tunnel_stop(NULL, true), NETUNNEL_NULL_ARGUMENT);
+    expect("server_start(NULL)", netunnel_server_start(NULL, &server), NETUNNEL_NULL_ARGUMENT);
+    expect("client_new(NULL url)", netunnel_client_new(NULL, NULL, &client), NETUNNEL_NULL_ARGUMENT);
+    netunnel_client_free(NULL);
+    netunnel_server_free(NULL);
+    netunnel_tunnel_free(NULL);
+    netunnel_string_free(NULL);
+    netunnel_client_options_free(NULL);
+    netunnel_server_options_free(NULL);
+    if (netunnel_server_port(NULL) != 0 || netunnel_server_url(NULL) != NULL ||
+        netunnel_tunnel_is_running(NULL)) {
+        fprintf(stderr, "FAIL accessors of NULL handles\n");
+        failures++;
+    }
+
+    /* A URL the library cannot use. */
+    expect("client_new(ftp://)", netunnel_client_new("ftp://127.0.0.1:1", NULL, &client),
+           NETUNNEL_CONFIG);
+    expect("client_new(not a url)", netunnel_client_new("not a url", NULL, &client),
+           NETUNNEL_CONFIG);
+
+    server_options = netunnel_server_options_new();
+    netunnel_server_options_set_port(server_options, 0);
+    netunnel_server_options_set_environment(server_options, false);
+    netunnel_server_options_set_config_path(server_options, path);
+    expect("heartbeat 0", netunnel_server_options_set_heartbeat_ms(server_options, 0),
+           NETUNNEL_INVALID_ARGUMENT);
+    expect("server_start", netunnel_server_start(server_options, &server), NETUNNEL_OK);
+    netunnel_server_options_free(server_options);
+    if (server == NULL) {
+        return 1;
+    }
+    snprintf(url, sizeof url, "%s", netunnel_server_url(server));
+
+    /* Wrong order: a tunnel on a client that never connected. */
+    expect("client_new", netunnel_client_new(url, NULL, &unstarted), NETUNNEL_OK);
+    expect("open before connect",
+           netunnel_client_open_forward(unstarted, NULL, 0, "127.0.0.1", 9, &tunnel),
+           NETUNNEL_CHANNEL_CLOSED);
+    netunnel_client_free(unstarted);
+
+    expect("client_new", netunnel_client_new(url, NULL, &client), NETUNNEL_OK);
+    expect("connect", netunnel_client_connect(client), NETUNNEL_OK);
+    /* A destination the server's rules refuse. */
+    expect("refused destination",
+           netunnel_client_open_forward(client, NULL, 0, "127.0.0.1", 10, &refused),
+           NETUNNEL_NOT_ALLOWED);
+    expect("bad JSON body",
+           netunnel_client_request(client, "POST", "/peers", "{not json", &json),
+           NETUNNEL_INVALID_ARGUMENT);
+    expect("unknown peer", netunnel_client_delete_peer(client, "nobody"), NETUNNEL_NOT_FOUND);
+    expect("open", netunnel_client_open_forward(client, NULL, 0, "127.0.0.1", 9, &tunnel),
+           NETUNNEL_OK);
+    /* Stopping twice: the second does nothing and succeeds, as NETunnel 1.0.x. */
+    expect("stop", netunnel_tunnel_stop(tunnel, true), NETUNNEL_OK);
+    expect("stop again", netunnel_tunnel_stop(tunnel, true), NETUNNEL_OK);
+    if (netunnel_tunnel_is_running(tunnel)) {
+        fprintf(stderr, "FAIL a stopped tunnel says it runs\n");
+        failures++;
+    }
+    netunnel_tunnel_free(tunnel);
+    tunnel = NULL;
+
+    /* Wrong order: a tunnel on a closed client. */
+    expect("close", netunnel_client_close(client), NETUNNEL_OK);
+    expect("close again", netunnel_client_close(client), NETUNNEL_OK);
+    expect("open after close",
+           netunnel_client_open_forward(client, NULL, 0, "127.0.0.1", 9, &tunnel),
+           NETUNNEL_CHANNEL_CLOSED);
+
+    /* The server gone: connecting fails with a connection error. */
+    expect("server_stop", netunnel_server_stop(server), NETUNNEL_OK);
+    expect("server_stop again", netunnel_server_stop(server), NETUNNEL_OK);
+    expect("connect to a stopped server", netunnel_client_connect(client), NETUNNEL_CONNECTION);
+    netunnel_client_free(client);
+    netunnel_server_free(server);
+
+    if (failures != 0) {
+        fprintf(stderr, "%d failures\n", failures);
+        return 1;
+    }
+    puts("all error paths behaved");
+    return 0;
+}
