@@ -157,6 +157,24 @@ typedef enum {
 } netunnel_log_level;
 
 /**
+ * What a client plugin authenticates with: the server's URL and a way to
+ * reach it without authentication headers. Borrowed for the callback only.
+ */
+typedef struct netunnel_auth_context netunnel_auth_context;
+
+/**
+ * What a server plugin is asked about: one request, borrowed for the
+ * duration of the callback.
+ */
+typedef struct netunnel_auth_request netunnel_auth_request;
+
+/**
+ * The answer a server plugin gives to `POST /authenticate`, filled during
+ * the callback with `netunnel_auth_response_set`.
+ */
+typedef struct netunnel_auth_response netunnel_auth_response;
+
+/**
  * A client of one server. Made by `netunnel_client_new`, freed by
  * `netunnel_client_free`; safe to use from any thread, by several at once.
  */
@@ -169,6 +187,12 @@ typedef struct netunnel_client netunnel_client;
  * at once.
  */
 typedef struct netunnel_client_options netunnel_client_options;
+
+/**
+ * The headers a client plugin adds to every request, filled during the
+ * callback with `netunnel_headers_add`.
+ */
+typedef struct netunnel_headers netunnel_headers;
 
 /**
  * A running server. Made by `netunnel_server_start`, freed by
@@ -191,6 +215,56 @@ typedef struct netunnel_server_options netunnel_server_options;
 typedef struct netunnel_tunnel netunnel_tunnel;
 
 /**
+ * A server plugin. Every callback gets the `userdata` given with the table.
+ */
+typedef struct {
+  /**
+   * Whether `request` may proceed (every route but `/authenticate`).
+   * Required.
+   */
+  bool (*is_authenticated)(void *userdata, const netunnel_auth_request *request);
+  /**
+   * Answers `POST /authenticate` by filling `response` (with
+   * `netunnel_auth_response_set`); returns false when it cannot answer (the
+   * client gets HTTP 500). Required.
+   */
+  bool (*authenticate)(void *userdata,
+                       const netunnel_auth_request *request,
+                       netunnel_auth_response *response);
+  /**
+   * Called once, when the library no longer needs `userdata`. May be NULL.
+   */
+  void (*free_userdata)(void *userdata);
+} netunnel_server_auth_callbacks;
+
+/**
+ * A client plugin. Every callback gets the `userdata` given with the table.
+ */
+typedef struct {
+  /**
+   * Authenticates with the server `context` names (e.g. posts to
+   * `/authenticate` with `netunnel_auth_context_request` and keeps the
+   * token); returns false on failure, with a reason given to
+   * `netunnel_auth_context_set_error`. Required.
+   */
+  bool (*authenticate)(void *userdata, const netunnel_auth_context *context);
+  /**
+   * Whether the client is still authenticated (false: `authenticate` runs
+   * before the next request). Required.
+   */
+  bool (*is_authenticated)(void *userdata);
+  /**
+   * Adds the headers of every request to `headers`; returns false on
+   * failure. Required.
+   */
+  bool (*authorized_headers)(void *userdata, netunnel_headers *headers);
+  /**
+   * Called once, when the library no longer needs `userdata`. May be NULL.
+   */
+  void (*free_userdata)(void *userdata);
+} netunnel_client_auth_callbacks;
+
+/**
  * Receives one log record: its level, its target (`netunnel::server`,
  * `netunnel::client`, `netunnel::tunnel`, ...), the server or client it is
  * about (`server-1`, `client-2`; `""` when none) and the message. The strings
@@ -206,6 +280,135 @@ typedef void (*netunnel_log_callback)(void *userdata,
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
+
+/**
+ * Authenticates the server's requests with a plugin written in C. The
+ * table is copied; `userdata` is passed to every callback, from the
+ * library's threads (several at once), until `free_userdata` is called with
+ * it, once, when neither the options nor any server started from them need
+ * it. On failure `userdata` is not kept (and not freed).
+ *
+ * # Safety
+ * `options` is NULL or a live handle; `callbacks` is NULL or a valid table.
+ */
+netunnel_result netunnel_server_options_set_auth(netunnel_server_options *options,
+                                                 const netunnel_server_auth_callbacks *callbacks,
+                                                 void *userdata_pointer);
+
+/**
+ * Authenticates the client with a plugin written in C, with the same rules
+ * for the table and `userdata` as `netunnel_server_options_set_auth`.
+ *
+ * # Safety
+ * `options` is NULL or a live handle; `callbacks` is NULL or a valid table.
+ */
+netunnel_result netunnel_client_options_set_auth(netunnel_client_options *options,
+                                                 const netunnel_client_auth_callbacks *callbacks,
+                                                 void *userdata_pointer);
+
+/**
+ * The request's method (`GET`, `POST`, ...). Belongs to the request.
+ *
+ * # Safety
+ * `request` is NULL or the request a callback was given.
+ */
+const char *netunnel_auth_request_method(const netunnel_auth_request *request);
+
+/**
+ * The request's path, without the query string. Belongs to the request.
+ *
+ * # Safety
+ * `request` is NULL or the request a callback was given.
+ */
+const char *netunnel_auth_request_path(const netunnel_auth_request *request);
+
+/**
+ * The client's address (`ip:port`), or NULL when unknown. Belongs to the
+ * request.
+ *
+ * # Safety
+ * `request` is NULL or the request a callback was given.
+ */
+const char *netunnel_auth_request_remote_addr(const netunnel_auth_request *request);
+
+/**
+ * The first header called `name` (case-insensitive), or NULL. Belongs to
+ * the request.
+ *
+ * # Safety
+ * `request` is NULL or the request a callback was given; `name` is NULL or
+ * a C string.
+ */
+const char *netunnel_auth_request_header(const netunnel_auth_request *request, const char *name);
+
+/**
+ * The request's body (only `POST /authenticate` has one): its bytes, not
+ * NUL-terminated, with their count in `*length`. Belongs to the request.
+ *
+ * # Safety
+ * `request` is NULL or the request a callback was given; `length` is NULL
+ * or writable.
+ */
+const uint8_t *netunnel_auth_request_body(const netunnel_auth_request *request, size_t *length);
+
+/**
+ * Sets the answer to `POST /authenticate`: HTTP `status` with the JSON
+ * `body_json` (NULL: `{}`).
+ *
+ * # Safety
+ * `response` is NULL or the response a callback was given; `body_json` is
+ * NULL or a C string.
+ */
+netunnel_result netunnel_auth_response_set(netunnel_auth_response *response,
+                                           uint16_t status,
+                                           const char *body_json);
+
+/**
+ * The server's URL, path prefix included. Belongs to the context.
+ *
+ * # Safety
+ * `context` is NULL or the context a callback was given.
+ */
+const char *netunnel_auth_context_server_url(const netunnel_auth_context *context);
+
+/**
+ * Sends one request to the server without authentication headers (e.g.
+ * `"POST"`, `"/authenticate"`, a JSON body or NULL) and gives its HTTP status
+ * in `*status` and its body in `*body` (freed with `netunnel_string_free`).
+ * Any status is a success of this call: the plugin judges the answer.
+ *
+ * # Safety
+ * `context` is NULL or the context a callback was given; the strings are
+ * NULL or C strings; `status` and `body` are NULL or writable.
+ */
+netunnel_result netunnel_auth_context_request(const netunnel_auth_context *context,
+                                              const char *method,
+                                              const char *path,
+                                              const char *body_json,
+                                              uint16_t *status,
+                                              char **body);
+
+/**
+ * Gives the reason `authenticate` is about to return false (the caller of
+ * the library gets it as the `NETUNNEL_PLUGIN` message).
+ *
+ * # Safety
+ * `context` is NULL or the context a callback was given; `message` is NULL
+ * or a C string.
+ */
+netunnel_result netunnel_auth_context_set_error(const netunnel_auth_context *context,
+                                                const char *message);
+
+/**
+ * Adds one header (`name: value`) to every request.
+ *
+ * # Safety
+ * `headers` is NULL or the headers a callback was given; `name` and `value`
+ * are NULL or C strings.
+ */
+netunnel_result netunnel_headers_add(netunnel_headers *headers,
+                                     const char *name,
+                                     const char *value);
 
 /**
  * The message of the last failed call on this thread, or `""` when the last

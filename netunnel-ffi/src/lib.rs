@@ -19,6 +19,7 @@
 // The C API keeps C naming: `netunnel_server`, not `NetunnelServer`.
 #![allow(non_camel_case_types)]
 
+mod auth;
 mod boundary;
 mod client;
 mod handle;
@@ -31,6 +32,7 @@ mod text;
 mod tunnel;
 mod version;
 
+pub use auth::*;
 pub use boundary::netunnel_last_error;
 pub use client::*;
 pub use logging::*;

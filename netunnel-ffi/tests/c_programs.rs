@@ -168,6 +168,17 @@ fn every_error_path_returns_its_code_and_a_message() {
     }
 }
 
+#[test]
+fn auth_plugins_written_in_c_work_on_both_sides() {
+    let echo = echo_server().to_string();
+    for build in [Build::Shared, Build::Address] {
+        let program = compile("netunnel-ffi/tests/c/auth.c", build);
+        let (code, out) = run(&program, &[&echo]);
+        assert_eq!(code, Some(0), "{out}");
+        assert!(out.contains("plugins on both sides behaved"), "{out}");
+    }
+}
+
 #[async_std::test]
 async fn eight_threads_share_a_client_under_thread_sanitizer() {
     let echo = echo_server();
