@@ -17,9 +17,11 @@
  *  - Threads. Calls block the calling thread until their work is done and may
  *    be made from any thread; servers, clients and tunnels may be used from
  *    several threads at once (options builders may not). The library runs its
- *    network work on threads of its own, started with the first server or
- *    client: a C program needs no event loop. Callbacks (the log callback) are
- *    called from those threads.
+ *    network work on threads of its own (async-std's executor: one per core,
+ *    or ASYNC_STD_THREAD_COUNT if set before the first call), started with the
+ *    first server or client: a C program needs no event loop. The log callback
+ *    is called from those threads; auth plugin callbacks from the library's
+ *    blocking threads.
  */
 
 

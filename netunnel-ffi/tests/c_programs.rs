@@ -107,8 +107,18 @@ fn the_header_compiles_on_its_own_as_c99_and_as_cpp() {
 
 #[async_std::test]
 async fn a_c_server_carries_our_rust_clients_tunnel() {
+    c_server_for_our_client(Build::Shared).await;
+}
+
+#[async_std::test]
+async fn the_c_server_runs_clean_under_address_and_leak_sanitizers() {
+    c_server_for_our_client(Build::Address).await;
+}
+
+/// Runs the C server example, built as `build`, for our Rust client.
+async fn c_server_for_our_client(build: Build) {
     let echo = echo_server();
-    let program = compile("examples/c/server.c", Build::Shared);
+    let program = compile("examples/c/server.c", build);
     let mut server = Program::start(&program, &["0"]);
     let line = server.wait_line("listening on");
     let url = line.split_whitespace().nth(2).unwrap().to_string();

@@ -10,6 +10,25 @@
 
 static int failures = 0;
 
+/* What the log callback saw: records of the server, with its instance. */
+static int server_records = 0;
+static int records_with_instance = 0;
+
+static void on_log(void *userdata, netunnel_log_level level, const char *target,
+                   const char *instance, const char *message) {
+    int *calls = userdata;
+    (void)level;
+    (void)message;
+    /* Called from the library's threads; this test only counts. */
+    __atomic_add_fetch(calls, 1, __ATOMIC_RELAXED);
+    if (strcmp(target, "netunnel::server") == 0) {
+        __atomic_add_fetch(&server_records, 1, __ATOMIC_RELAXED);
+        if (strncmp(instance, "server-", 7) == 0) {
+            __atomic_add_fetch(&records_with_instance, 1, __ATOMIC_RELAXED);
+        }
+    }
+}
+
 /* Checks that `got` is `want` and, for a failure, that a message came with it. */
 static void expect(const char *what, netunnel_result got, netunnel_result want) {
     const char *message = netunnel_last_error();
@@ -35,6 +54,7 @@ int main(int argc, char **argv) {
     netunnel_tunnel *tunnel = NULL;
     netunnel_tunnel *refused = NULL;
     char *json = NULL;
+    int log_calls = 0;
 
     if (argc < 2) {
         fprintf(stderr, "usage: %s CONFIG_DIR\n", argv[0]);
@@ -73,6 +93,8 @@ int main(int argc, char **argv) {
     expect("client_new(not a url)", netunnel_client_new("not a url", NULL, &client),
            NETUNNEL_CONFIG);
 
+    expect("log callback", netunnel_set_log_callback(on_log, &log_calls, NETUNNEL_LOG_INFO),
+           NETUNNEL_OK);
     server_options = netunnel_server_options_new();
     netunnel_server_options_set_port(server_options, 0);
     netunnel_server_options_set_environment(server_options, false);
@@ -85,6 +107,13 @@ int main(int argc, char **argv) {
         return 1;
     }
     snprintf(url, sizeof url, "%s", netunnel_server_url(server));
+    if (server_records == 0 || records_with_instance != server_records) {
+        fprintf(stderr, "FAIL the server's start was not logged with its instance (%d of %d)\n",
+                records_with_instance, server_records);
+        failures++;
+    }
+    /* Off again: once this returns, the callback is not called any more. */
+    expect("log callback off", netunnel_set_log_callback(NULL, NULL, NETUNNEL_LOG_OFF), NETUNNEL_OK);
 
     /* Wrong order: a tunnel on a client that never connected. */
     expect("client_new", netunnel_client_new(url, NULL, &unstarted), NETUNNEL_OK);
@@ -103,6 +132,27 @@ int main(int argc, char **argv) {
            netunnel_client_request(client, "POST", "/peers", "{not json", &json),
            NETUNNEL_INVALID_ARGUMENT);
     expect("unknown peer", netunnel_client_delete_peer(client, "nobody"), NETUNNEL_NOT_FOUND);
+    /* The server checks a new peer: this one is the server itself. */
+    expect("register a peer",
+           netunnel_client_register_peer(client, "far", url, "{\"token\": \"s3cret\"}", &json),
+           NETUNNEL_OK);
+    if (json == NULL || strstr(json, "\"far\"") == NULL || strstr(json, "s3cret") != NULL) {
+        fprintf(stderr, "FAIL the new peer, its secret masked: %s\n", json ? json : "(null)");
+        failures++;
+    }
+    netunnel_string_free(json);
+    json = NULL;
+    expect("list peers", netunnel_client_list_peers(client, &json), NETUNNEL_OK);
+    if (json == NULL || strstr(json, "\"far\"") == NULL) {
+        fprintf(stderr, "FAIL the peer list: %s\n", json ? json : "(null)");
+        failures++;
+    }
+    netunnel_string_free(json);
+    json = NULL;
+    expect("auth data must be strings",
+           netunnel_client_register_peer(client, "odd", "http://127.0.0.1:9", "{\"n\": 1}", &json),
+           NETUNNEL_INVALID_ARGUMENT);
+    expect("delete the peer", netunnel_client_delete_peer(client, "far"), NETUNNEL_OK);
     expect("open", netunnel_client_open_forward(client, NULL, 0, "127.0.0.1", 9, &tunnel),
            NETUNNEL_OK);
     /* Stopping twice: the second does nothing and succeeds, as NETunnel 1.0.x. */
