@@ -105,6 +105,13 @@ fn the_header_compiles_on_its_own_as_c99_and_as_cpp() {
     }
 }
 
+#[test]
+fn the_forward_example_compiles_shared_and_static() {
+    // scripts/bench runs it; here it is only built, with every warning an error.
+    compile("examples/c/forward.c", Build::Shared);
+    compile("examples/c/forward.c", Build::Static);
+}
+
 #[async_std::test]
 async fn a_c_server_carries_our_rust_clients_tunnel() {
     c_server_for_our_client(Build::Shared).await;
