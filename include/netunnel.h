@@ -270,8 +270,10 @@ typedef struct {
  * Receives one log record: its level, its target (`netunnel::server`,
  * `netunnel::client`, `netunnel::tunnel`, ...), the server or client it is
  * about (`server-1`, `client-2`; `""` when none) and the message. The strings
- * are valid during the call only. Called from the library's threads, several
- * at once; it must not call `netunnel_set_log_callback`.
+ * are valid during the call only. Called from any thread, several at once:
+ * the library's, and a caller's own during one of its calls. It must not call
+ * libnetunnel (it would deadlock or fail), nor wait for a lock the calling
+ * thread may hold; copying the record somewhere is what it is for.
  */
 typedef void (*netunnel_log_callback)(void *userdata,
                                       netunnel_log_level level,
@@ -286,9 +288,12 @@ extern "C" {
 /**
  * Authenticates the server's requests with a plugin written in C. The
  * table is copied; `userdata` is passed to every callback, from the
- * library's threads (several at once), until `free_userdata` is called with
- * it, once, when neither the options nor any server started from them need
- * it. On failure `userdata` is not kept (and not freed).
+ * library's blocking threads (several at once), until `free_userdata` is
+ * called with it, once, when neither the options nor any server started from
+ * them need it: that may be shortly after `netunnel_server_free` returns, on
+ * a library thread. On failure `userdata` is not kept (and not freed).
+ * Callbacks must not call libnetunnel functions other than the
+ * `netunnel_auth_*` and `netunnel_headers_*` ones they are given.
  *
  * # Safety
  * `options` is NULL or a live handle; `callbacks` is NULL or a valid table.
@@ -299,7 +304,9 @@ netunnel_result netunnel_server_options_set_auth(netunnel_server_options *option
 
 /**
  * Authenticates the client with a plugin written in C, with the same rules
- * for the table and `userdata` as `netunnel_server_options_set_auth`.
+ * for the table, `userdata` and callbacks as
+ * `netunnel_server_options_set_auth` (`free_userdata` may come shortly after
+ * `netunnel_client_free` returns).
  *
  * # Safety
  * `options` is NULL or a live handle; `callbacks` is NULL or a valid table.
@@ -414,8 +421,9 @@ netunnel_result netunnel_headers_add(netunnel_headers *headers,
 
 /**
  * The message of the last failed call on this thread, or `""` when the last
- * call succeeded. Never NULL. The string belongs to the library and stays
- * valid until the next libnetunnel call on the same thread.
+ * call succeeded (every call but this one sets or clears it). Never NULL.
+ * The string belongs to the library and stays valid until the next
+ * libnetunnel call on the same thread.
  */
 const char *netunnel_last_error(void);
 
@@ -549,15 +557,16 @@ netunnel_result netunnel_client_remote_version(const netunnel_client *client, ch
 void netunnel_client_free(netunnel_client *client);
 
 /**
- * Sends the library's log records up to `level` to `callback` (with
- * `userdata`); a NULL callback or `NETUNNEL_LOG_OFF` turns logging off.
- * Replacing the callback waits for calls of the old one under way: once this
- * returns, the old callback is not called again. Fails with
+ * Sends the library's log records up to `level` (a `netunnel_log_level`) to
+ * `callback` (with `userdata`); a NULL callback or `NETUNNEL_LOG_OFF` turns
+ * logging off. Replacing the callback waits for calls of the old one under
+ * way: once this returns, the old callback is not called again. Fails with
+ * `NETUNNEL_INVALID_ARGUMENT` for a level outside the enum, and with
  * `NETUNNEL_CONFIG` when the process already has another Rust logger.
  */
 netunnel_result netunnel_set_log_callback(netunnel_log_callback callback,
                                           void *userdata,
-                                          netunnel_log_level level);
+                                          uint32_t level);
 
 /**
  * Any REST call of the server, as NETunnel 1.0.x makes them: `method` is

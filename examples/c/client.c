@@ -91,15 +91,17 @@ int main(int argc, char **argv) {
     }
     code = netunnel_client_connect(client);
     if (code != NETUNNEL_OK) {
+        fail("connecting", code);
         netunnel_client_free(client);
-        return fail("connecting", code);
+        return 1;
     }
     /* Listen here on a free port; carry each connection to the echo service. */
     code = netunnel_client_open_forward(client, "127.0.0.1", 0, "127.0.0.1",
                                         (uint16_t)strtoul(argv[2], NULL, 10), &tunnel);
     if (code != NETUNNEL_OK) {
+        fail("opening the tunnel", code);
         netunnel_client_free(client);
-        return fail("opening the tunnel", code);
+        return 1;
     }
     printf("tunnel %llu: %s:%u -> %s:%u\n", (unsigned long long)netunnel_tunnel_id(tunnel),
            netunnel_tunnel_entrance_address(tunnel), (unsigned)netunnel_tunnel_entrance_port(tunnel),
@@ -113,15 +115,14 @@ int main(int argc, char **argv) {
     printf("%s: %lu bytes through the tunnel and back\n", ok ? "ok" : "MISMATCH", (unsigned long)size);
 
     code = netunnel_tunnel_stop(tunnel, true);
+    if (code != NETUNNEL_OK) {
+        ok = fail("stopping the tunnel", code) == 0;
+    }
     netunnel_tunnel_free(tunnel);
-    if (code != NETUNNEL_OK) {
-        netunnel_client_free(client);
-        return fail("stopping the tunnel", code);
-    }
     code = netunnel_client_close(client);
-    netunnel_client_free(client);
     if (code != NETUNNEL_OK) {
-        return fail("closing the client", code);
+        ok = fail("closing the client", code) == 0;
     }
+    netunnel_client_free(client);
     return ok ? 0 : 1;
 }

@@ -42,15 +42,17 @@ int main(int argc, char **argv) {
         code = netunnel_client_connect(client);
     }
     if (code != NETUNNEL_OK) {
+        fail("connecting", code);
         netunnel_client_free(client);
-        return fail("connecting", code);
+        return 1;
     }
     code = netunnel_client_open_forward(client, "127.0.0.1",
                                         (uint16_t)(argc > 3 ? strtoul(argv[3], NULL, 10) : 0),
                                         "127.0.0.1", (uint16_t)strtoul(argv[2], NULL, 10), &tunnel);
     if (code != NETUNNEL_OK) {
+        fail("opening the tunnel", code);
         netunnel_client_free(client);
-        return fail("opening the tunnel", code);
+        return 1;
     }
     printf("Tunnel entrance socket: %s:%u\n", netunnel_tunnel_entrance_address(tunnel),
            (unsigned)netunnel_tunnel_entrance_port(tunnel));

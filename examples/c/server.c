@@ -26,10 +26,13 @@ int main(int argc, char **argv) {
     netunnel_server_options_set_port(options, (uint16_t)port);
     netunnel_server_options_set_environment(options, false);
     code = netunnel_server_start(options, &server);
-    netunnel_server_options_free(options);
     if (code != NETUNNEL_OK) {
-        return fail("starting the server", code);
+        /* The message first: the next call replaces it. */
+        fail("starting the server", code);
+        netunnel_server_options_free(options);
+        return 1;
     }
+    netunnel_server_options_free(options);
     printf("listening on %s port %u\n", netunnel_server_url(server),
            (unsigned)netunnel_server_port(server));
     fflush(stdout);
@@ -38,9 +41,12 @@ int main(int argc, char **argv) {
     }
 
     code = netunnel_server_stop(server);
+    if (code != NETUNNEL_OK) {
+        fail("stopping the server", code);
+    }
     netunnel_server_free(server);
     if (code != NETUNNEL_OK) {
-        return fail("stopping the server", code);
+        return 1;
     }
     puts("stopped");
     return 0;

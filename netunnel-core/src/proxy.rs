@@ -38,14 +38,29 @@ impl std::fmt::Debug for ProxySettings {
     }
 }
 
-/// `url` with any password replaced by `******`, for logs and answers.
+/// `url` with any password replaced by `******`, for logs and answers. When
+/// the parser finds no password (a URL that does not parse, or parses oddly),
+/// whatever stands between `://` and the last `@` before the path is masked,
+/// user included.
 pub fn redact_url(url: &str) -> String {
     match Url::parse(url) {
         Ok(mut parsed) if parsed.password().is_some() => {
             let _ = parsed.set_password(Some(MASK));
             parsed.to_string()
         }
-        _ => url.to_string(),
+        // No password the parser saw (or no URL at all: `user:pass@host:99999`
+        // even parses, as scheme `user`): mask any `...@` part by hand.
+        _ => {
+            let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+            let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+            match rest[..authority_end].rfind('@') {
+                Some(at) => {
+                    let separator = if scheme.is_empty() { "" } else { "://" };
+                    format!("{scheme}{separator}{MASK}{}", &rest[at..])
+                }
+                None => url.to_string(),
+            }
+        }
     }
 }
 
@@ -237,5 +252,24 @@ pub async fn check(rt: &dyn Runtime, proxy: &ProxySettings, test_url: &str) -> R
         other => Err(Error::BadRequest(format!(
             "unsupported test_url scheme `{other}`"
         ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_in_a_url_that_does_not_parse_are_masked_too() {
+        assert_eq!(
+            redact_url("http://bob:hunter2@proxy:badport/x"),
+            "http://******@proxy:badport/x"
+        );
+        assert_eq!(redact_url("bob:hunter2@proxy:99999"), "******@proxy:99999");
+        assert_eq!(redact_url("not a url"), "not a url");
+        assert_eq!(
+            redact_url("http://bob:hunter2@proxy:3128"),
+            "http://bob:******@proxy:3128/"
+        );
     }
 }

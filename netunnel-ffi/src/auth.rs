@@ -285,9 +285,12 @@ fn userdata(
 
 /// Authenticates the server's requests with a plugin written in C. The
 /// table is copied; `userdata` is passed to every callback, from the
-/// library's threads (several at once), until `free_userdata` is called with
-/// it, once, when neither the options nor any server started from them need
-/// it. On failure `userdata` is not kept (and not freed).
+/// library's blocking threads (several at once), until `free_userdata` is
+/// called with it, once, when neither the options nor any server started from
+/// them need it: that may be shortly after `netunnel_server_free` returns, on
+/// a library thread. On failure `userdata` is not kept (and not freed).
+/// Callbacks must not call libnetunnel functions other than the
+/// `netunnel_auth_*` and `netunnel_headers_*` ones they are given.
 ///
 /// # Safety
 /// `options` is NULL or a live handle; `callbacks` is NULL or a valid table.
@@ -318,7 +321,9 @@ pub unsafe extern "C" fn netunnel_server_options_set_auth(
 }
 
 /// Authenticates the client with a plugin written in C, with the same rules
-/// for the table and `userdata` as `netunnel_server_options_set_auth`.
+/// for the table, `userdata` and callbacks as
+/// `netunnel_server_options_set_auth` (`free_userdata` may come shortly after
+/// `netunnel_client_free` returns).
 ///
 /// # Safety
 /// `options` is NULL or a live handle; `callbacks` is NULL or a valid table.
@@ -437,7 +442,14 @@ pub unsafe extern "C" fn netunnel_auth_request_body(
         let request = unsafe { borrow(request, "request") }?;
         // SAFETY: the caller's contract.
         unsafe { put(length, "length", request.body.len()) }?;
-        Ok(request.body.as_ptr())
+        // An empty body is a pointer to a real (static) byte, not a dangling
+        // one, so `memcpy(dst, body, 0)` stays defined in C.
+        static EMPTY: u8 = 0;
+        Ok(if request.body.is_empty() {
+            &EMPTY
+        } else {
+            request.body.as_ptr()
+        })
     })
 }
 

@@ -57,7 +57,13 @@ fn remember(message: &str) {
     // A message with a NUL inside is cut there rather than lost.
     let text = message.split('\0').next().unwrap_or_default();
     let text = CString::new(text).unwrap_or_default();
-    LAST_ERROR.with(|last| *last.borrow_mut() = text);
+    // `try_with`: during the thread's teardown the message is dropped rather
+    // than panicking out of an `extern "C"` function.
+    let _ = LAST_ERROR.try_with(|last| {
+        if let Ok(mut last) = last.try_borrow_mut() {
+            *last = text;
+        }
+    });
 }
 
 fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
@@ -94,7 +100,10 @@ pub(crate) fn call(body: impl FnOnce() -> Result<(), Failure>) -> netunnel_resul
 /// kept as with [`call`].
 pub(crate) fn query<T>(fallback: T, body: impl FnOnce() -> Result<T, Failure>) -> T {
     match catch_unwind(AssertUnwindSafe(body)) {
-        Ok(Ok(value)) => value,
+        Ok(Ok(value)) => {
+            remember("");
+            value
+        }
         Ok(Err(failure)) => {
             remember(&failure.message);
             fallback
@@ -107,11 +116,18 @@ pub(crate) fn query<T>(fallback: T, body: impl FnOnce() -> Result<T, Failure>) -
 }
 
 /// The message of the last failed call on this thread, or `""` when the last
-/// call succeeded. Never NULL. The string belongs to the library and stays
-/// valid until the next libnetunnel call on the same thread.
+/// call succeeded (every call but this one sets or clears it). Never NULL.
+/// The string belongs to the library and stays valid until the next
+/// libnetunnel call on the same thread.
 #[no_mangle]
 pub extern "C" fn netunnel_last_error() -> *const c_char {
-    LAST_ERROR.with(|last| last.borrow().as_ptr())
+    static EMPTY: &std::ffi::CStr = c"";
+    LAST_ERROR
+        .try_with(|last| {
+            last.try_borrow()
+                .map_or(EMPTY.as_ptr(), |last| last.as_ptr())
+        })
+        .unwrap_or(EMPTY.as_ptr())
 }
 
 #[cfg(test)]

@@ -28,8 +28,10 @@ pub enum netunnel_log_level {
 /// Receives one log record: its level, its target (`netunnel::server`,
 /// `netunnel::client`, `netunnel::tunnel`, ...), the server or client it is
 /// about (`server-1`, `client-2`; `""` when none) and the message. The strings
-/// are valid during the call only. Called from the library's threads, several
-/// at once; it must not call `netunnel_set_log_callback`.
+/// are valid during the call only. Called from any thread, several at once:
+/// the library's, and a caller's own during one of its calls. It must not call
+/// libnetunnel (it would deadlock or fail), nor wait for a lock the calling
+/// thread may hold; copying the record somewhere is what it is for.
 #[allow(non_camel_case_types)]
 pub type netunnel_log_callback = Option<
     unsafe extern "C" fn(
@@ -74,15 +76,19 @@ fn level_of(level: log::Level) -> netunnel_log_level {
     }
 }
 
-fn filter_of(level: netunnel_log_level) -> log::LevelFilter {
-    match level {
-        netunnel_log_level::NETUNNEL_LOG_OFF => log::LevelFilter::Off,
-        netunnel_log_level::NETUNNEL_LOG_ERROR => log::LevelFilter::Error,
-        netunnel_log_level::NETUNNEL_LOG_WARN => log::LevelFilter::Warn,
-        netunnel_log_level::NETUNNEL_LOG_INFO => log::LevelFilter::Info,
-        netunnel_log_level::NETUNNEL_LOG_DEBUG => log::LevelFilter::Debug,
-        netunnel_log_level::NETUNNEL_LOG_TRACE => log::LevelFilter::Trace,
-    }
+/// The filter for a level given by C as a plain number: a value outside the
+/// enum (which C allows) is refused rather than read as an enum (which would
+/// be undefined behaviour in Rust).
+fn filter_of(level: u32) -> Option<log::LevelFilter> {
+    Some(match level {
+        0 => log::LevelFilter::Off,
+        1 => log::LevelFilter::Error,
+        2 => log::LevelFilter::Warn,
+        3 => log::LevelFilter::Info,
+        4 => log::LevelFilter::Debug,
+        5 => log::LevelFilter::Trace,
+        _ => return None,
+    })
 }
 
 impl log::Log for CLogger {
@@ -124,18 +130,21 @@ impl log::Log for CLogger {
     fn flush(&self) {}
 }
 
-/// Sends the library's log records up to `level` to `callback` (with
-/// `userdata`); a NULL callback or `NETUNNEL_LOG_OFF` turns logging off.
-/// Replacing the callback waits for calls of the old one under way: once this
-/// returns, the old callback is not called again. Fails with
+/// Sends the library's log records up to `level` (a `netunnel_log_level`) to
+/// `callback` (with `userdata`); a NULL callback or `NETUNNEL_LOG_OFF` turns
+/// logging off. Replacing the callback waits for calls of the old one under
+/// way: once this returns, the old callback is not called again. Fails with
+/// `NETUNNEL_INVALID_ARGUMENT` for a level outside the enum, and with
 /// `NETUNNEL_CONFIG` when the process already has another Rust logger.
 #[no_mangle]
 pub extern "C" fn netunnel_set_log_callback(
     callback: netunnel_log_callback,
     userdata: *mut c_void,
-    level: netunnel_log_level,
+    level: u32,
 ) -> netunnel_result {
     call(|| {
+        let filter = filter_of(level)
+            .ok_or_else(|| Failure::invalid("level", "not a netunnel_log_level"))?;
         static OURS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
         if !*OURS.get_or_init(|| log::set_logger(&LOGGER).is_ok()) {
             return Err(Failure::new(
@@ -147,12 +156,11 @@ pub extern "C" fn netunnel_set_log_callback(
             .write()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         *sink = callback.map(|callback| Sink { callback, userdata });
-        let level = if sink.is_some() {
-            level
+        log::set_max_level(if sink.is_some() {
+            filter
         } else {
-            netunnel_log_level::NETUNNEL_LOG_OFF
-        };
-        log::set_max_level(filter_of(level));
+            log::LevelFilter::Off
+        });
         Ok(())
     })
 }

@@ -45,7 +45,13 @@ fn compile(source: &str, build: Build) -> PathBuf {
         Build::Address => "asan",
         Build::Thread => "tsan",
     };
-    let out = prefix.join("bin").join(format!("{stem}-{suffix}"));
+    // One file per compilation: tests run at once, and a program being
+    // rewritten while another test starts it fails with "text file busy".
+    static BUILT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = BUILT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let out = prefix
+        .join("bin")
+        .join(format!("{stem}-{suffix}-{}-{n}", std::process::id()));
     std::fs::create_dir_all(out.parent().unwrap()).unwrap();
     let mut cc = Command::new("cc");
     cc.args([

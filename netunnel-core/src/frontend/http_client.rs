@@ -72,8 +72,9 @@ impl HttpTransport {
         server_url: &str,
         options: TransportOptions,
     ) -> Result<HttpTransport> {
+        let shown = crate::proxy::redact_url(server_url);
         let url = Url::parse(server_url)
-            .map_err(|err| Error::Config(format!("invalid server URL `{server_url}`: {err}")))?;
+            .map_err(|err| Error::Config(format!("invalid server URL `{shown}`: {err}")))?;
         let tls = match url.scheme() {
             "http" => None,
             "https" => Some(tls::client_config(&options.tls)?),
@@ -85,7 +86,7 @@ impl HttpTransport {
         };
         let host = url
             .host_str()
-            .ok_or_else(|| Error::Config(format!("server URL `{server_url}` has no host")))?
+            .ok_or_else(|| Error::Config(format!("server URL `{shown}` has no host")))?
             .trim_start_matches('[')
             .trim_end_matches(']')
             .to_string();

@@ -34,7 +34,7 @@ static bool server_is_authenticated(void *userdata, const netunnel_auth_request 
     struct server_state *state = userdata;
     const char *token = netunnel_auth_request_header(request, "x-token");
     if (netunnel_auth_request_remote_addr(request) != NULL) {
-        state->saw_remote_addr = 1;
+        __atomic_store_n(&state->saw_remote_addr, 1, __ATOMIC_SEQ_CST);
     }
     return token != NULL && strcmp(token, "t0k") == 0;
 }
@@ -55,7 +55,7 @@ static bool server_authenticate(void *userdata, const netunnel_auth_request *req
 }
 
 static void server_free(void *userdata) {
-    ((struct server_state *)userdata)->freed = 1;
+    __atomic_store_n(&((struct server_state *)userdata)->freed, 1, __ATOMIC_SEQ_CST);
 }
 
 /* --- the client plugin ------------------------------------------------- */
@@ -105,7 +105,17 @@ static bool client_headers(void *userdata, netunnel_headers *headers) {
 }
 
 static void client_free(void *userdata) {
-    ((struct client_state *)userdata)->freed = 1;
+    __atomic_store_n(&((struct client_state *)userdata)->freed, 1, __ATOMIC_SEQ_CST);
+}
+
+/* free_userdata comes once the library's last task let go: wait up to 5 s. */
+static int released(int *freed) {
+    int waited;
+    for (waited = 0; !__atomic_load_n(freed, __ATOMIC_SEQ_CST) && waited < 500; waited++) {
+        struct timespec pause = {0, 10 * 1000 * 1000};
+        nanosleep(&pause, NULL);
+    }
+    return __atomic_load_n(freed, __ATOMIC_SEQ_CST) == 1;
 }
 
 static netunnel_client *client_with(const char *url, struct client_state *state) {
@@ -135,7 +145,6 @@ int main(int argc, char **argv) {
     netunnel_tunnel *tunnel = NULL;
     netunnel_result code;
     char url[128];
-    int waited;
 
     if (argc < 2) {
         fprintf(stderr, "usage: %s ECHO_PORT\n", argv[0]);
@@ -169,7 +178,7 @@ int main(int argc, char **argv) {
     check("with the plugin's reason",
           strstr(netunnel_last_error(), "would not give a token") != NULL);
     netunnel_client_free(client);
-    check("the client's userdata was released", wrong.freed == 1);
+    check("the client's userdata was released", released(&wrong.freed));
 
     /* The right password: a tunnel that carries data. */
     client = client_with(url, &good);
@@ -179,18 +188,14 @@ int main(int argc, char **argv) {
                                        (uint16_t)strtoul(argv[1], NULL, 10), &tunnel) ==
               NETUNNEL_OK);
     check("the token was kept", strcmp(good.token, "t0k") == 0);
-    check("the server saw the client's address", server_state.saw_remote_addr == 1);
+    check("the server saw the client's address",
+          __atomic_load_n(&server_state.saw_remote_addr, __ATOMIC_SEQ_CST) == 1);
     netunnel_tunnel_free(tunnel);
     netunnel_client_free(client);
-    check("the client's userdata was released", good.freed == 1);
+    check("the client's userdata was released", released(&good.freed));
 
     netunnel_server_free(server);
-    /* Released once the server's last task let go of it, just after. */
-    for (waited = 0; !server_state.freed && waited < 500; waited++) {
-        struct timespec pause = {0, 10 * 1000 * 1000};
-        nanosleep(&pause, NULL);
-    }
-    check("the server's userdata was released", server_state.freed == 1);
+    check("the server's userdata was released", released(&server_state.freed));
     if (failures != 0) {
         fprintf(stderr, "%d failures\n", failures);
         return 1;

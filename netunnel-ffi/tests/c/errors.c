@@ -55,6 +55,7 @@ int main(int argc, char **argv) {
     netunnel_tunnel *refused = NULL;
     char *json = NULL;
     int log_calls = 0;
+    int calls_when_off;
 
     if (argc < 2) {
         fprintf(stderr, "usage: %s CONFIG_DIR\n", argv[0]);
@@ -93,6 +94,8 @@ int main(int argc, char **argv) {
     expect("client_new(not a url)", netunnel_client_new("not a url", NULL, &client),
            NETUNNEL_CONFIG);
 
+    expect("a log level outside the enum", netunnel_set_log_callback(on_log, &log_calls, 42),
+           NETUNNEL_INVALID_ARGUMENT);
     expect("log callback", netunnel_set_log_callback(on_log, &log_calls, NETUNNEL_LOG_INFO),
            NETUNNEL_OK);
     server_options = netunnel_server_options_new();
@@ -107,13 +110,16 @@ int main(int argc, char **argv) {
         return 1;
     }
     snprintf(url, sizeof url, "%s", netunnel_server_url(server));
-    if (server_records == 0 || records_with_instance != server_records) {
+    if (__atomic_load_n(&server_records, __ATOMIC_SEQ_CST) == 0 ||
+        __atomic_load_n(&records_with_instance, __ATOMIC_SEQ_CST) !=
+            __atomic_load_n(&server_records, __ATOMIC_SEQ_CST)) {
         fprintf(stderr, "FAIL the server's start was not logged with its instance (%d of %d)\n",
                 records_with_instance, server_records);
         failures++;
     }
     /* Off again: once this returns, the callback is not called any more. */
     expect("log callback off", netunnel_set_log_callback(NULL, NULL, NETUNNEL_LOG_OFF), NETUNNEL_OK);
+    calls_when_off = __atomic_load_n(&log_calls, __ATOMIC_SEQ_CST);
 
     /* Wrong order: a tunnel on a client that never connected. */
     expect("client_new", netunnel_client_new(url, NULL, &unstarted), NETUNNEL_OK);
@@ -124,6 +130,16 @@ int main(int argc, char **argv) {
 
     expect("client_new", netunnel_client_new(url, NULL, &client), NETUNNEL_OK);
     expect("connect", netunnel_client_connect(client), NETUNNEL_OK);
+    /* NULL out-pointers and strings that are not UTF-8: codes, not crashes. */
+    expect("open with a NULL out-pointer",
+           netunnel_client_open_forward(client, NULL, 0, "127.0.0.1", 9, NULL),
+           NETUNNEL_NULL_ARGUMENT);
+    expect("list peers into NULL", netunnel_client_list_peers(client, NULL), NETUNNEL_NULL_ARGUMENT);
+    expect("version into NULL", netunnel_client_remote_version(client, NULL),
+           NETUNNEL_NULL_ARGUMENT);
+    expect("an address that is not UTF-8",
+           netunnel_client_open_forward(client, NULL, 0, "\xff\xfe", 9, &tunnel),
+           NETUNNEL_INVALID_ARGUMENT);
     /* A destination the server's rules refuse. */
     expect("refused destination",
            netunnel_client_open_forward(client, NULL, 0, "127.0.0.1", 10, &refused),
@@ -178,6 +194,11 @@ int main(int argc, char **argv) {
     expect("connect to a stopped server", netunnel_client_connect(client), NETUNNEL_CONNECTION);
     netunnel_client_free(client);
     netunnel_server_free(server);
+    /* All of that logged at info level, and none of it reached the callback. */
+    if (__atomic_load_n(&log_calls, __ATOMIC_SEQ_CST) != calls_when_off) {
+        fprintf(stderr, "FAIL the log callback was called after it was turned off\n");
+        failures++;
+    }
 
     if (failures != 0) {
         fprintf(stderr, "%d failures\n", failures);
