@@ -1,0 +1,82 @@
+"""``NETunnelServer``: NETunnel 1.0.x's server API on the Rust engine."""
+
+import logging
+
+from .. import _native
+
+
+class NETunnelServer:
+    """A NETunnel server: ``await start()`` listens on ``host:port`` (with
+    ``config_path``, settings, peers and static tunnels persist there), ``await
+    stop()`` closes everything."""
+
+    def __init__(self, config_path=None, host="127.0.0.1", port=4040, logger=None,
+                 auth_server=None, secret_key=None):
+        if auth_server is not None:
+            raise NotImplementedError(
+                "authentication plugins written in Python are not supported yet by this package")
+        self._config_path = config_path
+        self._host = host
+        self._port = port
+        self._secret_key = secret_key
+        self._logger = logger or logging.getLogger(__name__)
+        self._native = None
+
+    async def start(self):
+        self._native = await _native.Server.start(self._host, self._port, self._config_path,
+                                                  self._secret_key)
+        # As 1.0.x's fixtures read it: the port actually listened on.
+        self._port = self._native.port
+        self._logger.info("Starting server on %s:%s", self._host, self._port)
+
+    async def stop(self):
+        if self._native is not None:
+            await self._native.stop()
+
+
+def main(argv=None):
+    """``python -m netunnel.server``: NETunnel 1.0.x's command line."""
+    import argparse
+    import asyncio
+
+    parser = argparse.ArgumentParser(description="Run a netunnel server")
+    parser.add_argument("-c", "--config-path",
+                        help="Configuration file path to use or generate if missing. "
+                             "Defaults to stateless mode")
+    parser.add_argument("-d", "--debug", help="increase log verbosity to debug mode",
+                        dest="loglevel", action="store_const", const=logging.DEBUG,
+                        default=logging.INFO)
+    parser.add_argument("-p", "--port", type=int, help="Port number to listen on", default=4040)
+    parser.add_argument("-s", "--secret-key",
+                        help="A passphrase used for encryption which will not be stored in "
+                             "the configuration file")
+    parser.add_argument("--hostname", help="IP address to listen on", default="127.0.0.1")
+    parser.add_argument("--auth-plugin", help="Plugin to use for authentication")
+    parser.add_argument("--auth-data", default="{}",
+                        help="A json dump string of the data required by the plugin")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=args.loglevel, format="%(asctime)s %(levelname)s %(message)s")
+    logger = logging.getLogger("netunnel_server")
+    if args.auth_plugin:
+        parser.error("--auth-plugin is not supported yet by this package")
+    if args.config_path is None:
+        print("The server is running in stateless mode. Use --config-path to generate a "
+              "config file", flush=True)
+    server = NETunnelServer(config_path=args.config_path, host=args.hostname, port=args.port,
+                            logger=logger, secret_key=args.secret_key)
+
+    async def serve():
+        await server.start()
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await server.stop()
+
+    try:
+        asyncio.run(serve())
+    except KeyboardInterrupt:
+        pass
+
+
+if __name__ == "__main__":
+    main()

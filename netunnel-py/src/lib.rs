@@ -1,0 +1,26 @@
+//! `netunnel._native`: the NETunnel engine (netunnel-core) for the Python
+//! package in `python/netunnel`, which gives it NETunnel 1.0.x's API. Every
+//! call that waits returns an asyncio awaitable; the work runs on the
+//! engine's threads, never on the event loop.
+
+use pyo3::prelude::*;
+
+mod client;
+mod errors;
+mod logging;
+mod server;
+mod tunnel;
+
+/// The module: classes, exceptions, version, and logging into Python's
+/// `logging` (targets `netunnel::server` become loggers `netunnel.server`).
+#[pymodule]
+fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    logging::install(m.py())?;
+    m.add_function(wrap_pyfunction!(logging::close_logging, m)?)?;
+    m.add("__version__", netunnel_core::VERSION)?;
+    errors::register(m)?;
+    m.add_class::<server::Server>()?;
+    m.add_class::<client::Client>()?;
+    m.add_class::<tunnel::Tunnel>()?;
+    Ok(())
+}

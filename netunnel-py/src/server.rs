@@ -1,0 +1,89 @@
+//! `Server`: a NETunnel server run from Python.
+
+use std::sync::{Arc, Mutex};
+
+use netunnel_core::{Server as CoreServer, ServerOptions};
+use pyo3::prelude::*;
+
+use crate::errors::{IntoPy, NETunnelServerError};
+
+/// A server: `await Server.start(...)`, `port`, `url`, `await stop()`.
+#[pyclass(module = "netunnel._native", frozen)]
+pub(crate) struct Server {
+    server: Arc<Mutex<Option<CoreServer>>>,
+    port: u16,
+    url: String,
+}
+
+fn running(server: &Mutex<Option<CoreServer>>) -> Option<CoreServer> {
+    server.lock().ok().and_then(|guard| guard.clone())
+}
+
+#[pymethods]
+impl Server {
+    /// Starts a server and returns it once it listens (port 0: any free one).
+    #[staticmethod]
+    #[pyo3(signature = (host, port, config_path=None, secret_key=None, environment=true))]
+    fn start(
+        py: Python<'_>,
+        host: String,
+        port: u16,
+        config_path: Option<String>,
+        secret_key: Option<String>,
+        environment: bool,
+    ) -> PyResult<Bound<'_, PyAny>> {
+        let mut options = ServerOptions::new()
+            .host(host)
+            .port(port)
+            .environment(environment);
+        if let Some(path) = config_path {
+            options = options.config_path(path);
+        }
+        if let Some(key) = secret_key {
+            options = options.secret_key(key);
+        }
+        pyo3_async_runtimes::async_std::future_into_py(py, async move {
+            let server = CoreServer::start(options).await.py()?;
+            Ok(Server {
+                port: server.local_addr().port(),
+                url: server.url(),
+                server: Arc::new(Mutex::new(Some(server))),
+            })
+        })
+    }
+
+    /// The port the server listens on.
+    #[getter]
+    fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The URL clients reach it at.
+    #[getter]
+    fn url(&self) -> String {
+        self.url.clone()
+    }
+
+    /// Channels and their tunnels: `[(channel_id, [tunnel_id, ...]), ...]`.
+    fn channels(&self) -> PyResult<Vec<(u64, Vec<u64>)>> {
+        let server = running(&self.server)
+            .ok_or_else(|| NETunnelServerError::new_err("the server is stopped"))?;
+        Ok(server
+            .channels()
+            .into_iter()
+            .map(|channel| (channel.id, channel.tunnels))
+            .collect())
+    }
+
+    /// Stops listening and closes every channel; completes once all is gone.
+    /// Stopping twice is fine.
+    fn stop<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let server = self.server.lock().ok().and_then(|mut guard| guard.take());
+        pyo3_async_runtimes::async_std::future_into_py(py, async move {
+            if let Some(server) = server {
+                server.stop().await;
+            }
+            Ok(())
+        })
+    }
+}

@@ -1,0 +1,55 @@
+"""`python -m netunnel.server` as 1.0.x users run it, and a script that
+exits without closing anything."""
+
+import signal
+import subprocess
+import textwrap
+
+from netunnel.client import NETunnelClient
+
+from conftest import echo_through, free_port, run, start_process, this_python, wait_listening
+
+
+def test_the_server_command_serves_and_stops_on_sigint(echo_port):
+    port = free_port()
+    server = start_process([this_python(), "-m", "netunnel.server", "-p", str(port)])
+    try:
+        wait_listening(port, server)
+
+        async def main():
+            async with NETunnelClient(f"http://127.0.0.1:{port}") as client:
+                tunnel = await client.open_tunnel_to_server("127.0.0.1", echo_port)
+                await echo_through(tunnel.get_entrance_socket(), 10_000)
+        run(main())
+    finally:
+        server.send_signal(signal.SIGINT)
+        output, _ = server.communicate(timeout=10)
+    assert server.returncode == 0, output.decode()
+    assert b"stateless mode" in output
+
+
+SCRIPT = textwrap.dedent("""
+    import asyncio, sys
+    from netunnel.client import NETunnelClient
+    from netunnel.server.server import NETunnelServer
+
+    async def main():
+        server = NETunnelServer(port=0)
+        await server.start()
+        client = NETunnelClient(f"http://127.0.0.1:{server._port}")
+        await client.connect()
+        tunnel = await client.open_tunnel_to_server("127.0.0.1", int(sys.argv[1]))
+        print("open", tunnel.get_entrance_socket(), flush=True)
+        # Exits with the server, the client and the tunnel all still open.
+
+    asyncio.run(main())
+""")
+
+
+def test_a_script_that_exits_without_closing_anything_exits_cleanly(echo_port):
+    runs = 50
+    for attempt in range(runs):
+        done = subprocess.run([this_python(), "-c", SCRIPT, str(echo_port)],
+                              capture_output=True, timeout=30)
+        assert done.returncode == 0, (attempt, done.returncode, done.stderr.decode())
+        assert b"open" in done.stdout, (attempt, done.stdout.decode(), done.stderr.decode())

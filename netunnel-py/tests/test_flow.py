@@ -1,0 +1,115 @@
+"""The flows NETunnel 1.0.x users run, through this package's client and
+server: forward and reverse tunnels, client reuse, versions, errors."""
+
+import json
+
+import pytest
+
+import netunnel
+from netunnel.client import NETunnelClient
+from netunnel.common.exceptions import (NETunnelError, NETunnelNotConnectedError,
+                                        NETunnelResponseError)
+from netunnel.server.server import NETunnelServer
+
+from conftest import echo_through, run
+
+
+async def started(**kwargs) -> NETunnelServer:
+    server = NETunnelServer(port=0, **kwargs)
+    await server.start()
+    assert server._port != 0
+    return server
+
+
+def test_forward_and_reverse_tunnels_carry_every_byte(echo_port):
+    async def main():
+        server = await started()
+        async with NETunnelClient(f"http://127.0.0.1:{server._port}") as client:
+            forward = await client.open_tunnel_to_server("127.0.0.1", echo_port)
+            assert forward.get_exit_socket() == ("127.0.0.1", echo_port)
+            assert forward.get_remote_socket() == forward.get_exit_socket()
+            assert forward.get_local_socket() == forward.get_entrance_socket()
+            await echo_through(forward.get_entrance_socket())
+            reverse = await client.open_tunnel_to_client("127.0.0.1", echo_port)
+            assert reverse.get_local_socket() == ("127.0.0.1", echo_port)
+            await echo_through(reverse.get_entrance_socket())
+            assert await forward.health_check()
+            assert forward.running and reverse.running
+        assert not forward.running and not reverse.running
+        await server.stop()
+    run(main())
+
+
+def test_a_client_is_reused_across_two_async_with(echo_port):
+    async def main():
+        server = await started()
+        client = NETunnelClient(f"http://127.0.0.1:{server._port}")
+        assert not client.connected
+        for _ in range(2):
+            async with client:
+                assert client.connected
+                assert await client.get_remote_version() == netunnel.__version__
+                tunnel = await client.open_tunnel_to_server("127.0.0.1", echo_port)
+                await echo_through(tunnel.get_entrance_socket(), 10_000)
+            assert not client.connected
+        await server.stop()
+    run(main())
+
+
+def test_stops_are_idempotent_and_can_stay_local(echo_port):
+    async def main():
+        server = await started()
+        async with NETunnelClient(f"http://127.0.0.1:{server._port}") as client:
+            tunnel = await client.open_tunnel_to_server("127.0.0.1", echo_port)
+            await tunnel.stop()
+            await tunnel.stop()
+            await tunnel.join()
+            assert not tunnel.running
+            local = await client.open_tunnel_to_server("127.0.0.1", echo_port)
+            await local.stop(stop_remote_tunnel=False)
+            assert not local.running
+        await server.stop()
+        await server.stop()
+    run(main())
+
+
+def test_failures_raise_the_exceptions_of_1_0_x(tmp_path, echo_port):
+    config = tmp_path / "netunnel.conf"
+    config.write_text(json.dumps({"allowed_tunnel_destinations": {"127.0.0.1": str(echo_port)}}))
+
+    async def main():
+        server = await started(config_path=str(config))
+        client = NETunnelClient(f"http://127.0.0.1:{server._port}")
+        with pytest.raises(NETunnelNotConnectedError):
+            await client.open_tunnel_to_server("127.0.0.1", echo_port)
+        async with client:
+            with pytest.raises(NETunnelResponseError) as refused:
+                await client.open_tunnel_to_server("127.0.0.1", echo_port + 1)
+            assert refused.value.kind == "not_allowed"
+            assert "not allowed" in str(refused.value)
+            allowed = await client.open_tunnel_to_server("127.0.0.1", echo_port)
+            await echo_through(allowed.get_entrance_socket(), 1000)
+        await server.stop()
+        unreachable = NETunnelClient(f"http://127.0.0.1:{server._port}")
+        with pytest.raises(NETunnelError) as gone:
+            await unreachable.connect()
+        assert gone.value.kind == "connection"
+    run(main())
+
+
+def test_peers_are_kept_in_the_config_file(tmp_path):
+    config = tmp_path / "netunnel.conf"
+
+    async def main():
+        server = await started(config_path=str(config))
+        url = f"http://127.0.0.1:{server._port}"
+        async with NETunnelClient(url) as client:
+            peer = await client.register_peer("self", url, {"token": "s3cret"})
+            assert peer["name"] == "self"
+            assert (await client.get_peer_by_name("self"))["id"] == peer["id"]
+            assert [p["name"] for p in await client.list_peers()] == ["self"]
+            assert "s3cret" not in config.read_text()
+            await client.delete_peer_by_name("self")
+            assert await client.list_peers() == []
+        await server.stop()
+    run(main())
