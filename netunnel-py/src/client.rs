@@ -24,16 +24,26 @@ pub(crate) struct Client {
 impl Client {
     /// A client of `server_url`, through an HTTP proxy when `proxy_url` is
     /// given; `ca_file` adds trusted certificates, `insecure` skips checks.
+    /// `auth` is a `NETunnelClientAuth` (made on a running loop, where its
+    /// coroutines will run), `owner` what its `authenticate` gets as `client`.
     #[new]
-    #[pyo3(signature = (server_url, proxy_url=None, proxy_username=None, proxy_password=None, ca_file=None, insecure=false))]
+    #[pyo3(signature = (server_url, proxy_url=None, proxy_username=None, proxy_password=None, ca_file=None, insecure=false, auth=None, owner=None))]
+    #[allow(clippy::too_many_arguments)] // Python keyword arguments, not a Rust API.
     fn new(
+        py: Python<'_>,
         server_url: &str,
         proxy_url: Option<String>,
         proxy_username: Option<String>,
         proxy_password: Option<String>,
         ca_file: Option<String>,
         insecure: bool,
+        auth: Option<Py<PyAny>>,
+        owner: Option<Py<PyAny>>,
     ) -> PyResult<Client> {
+        let auth = auth
+            .map(|plugin| crate::plugins::PyClientAuth::new(py, plugin, owner))
+            .transpose()?
+            .map(|plugin| Arc::new(plugin) as Arc<dyn netunnel_core::auth::ClientAuth>);
         if proxy_username.is_some() != proxy_password.is_some() {
             return Err(PyValueError::new_err(
                 "proxy_username and proxy_password go together",
@@ -49,7 +59,7 @@ impl Client {
                 ca_cert: ca_file.map(Into::into),
                 insecure,
             },
-            auth: None,
+            auth,
         };
         let rt = AsyncStdRuntime::shared();
         let transport = HttpTransport::with_options(rt.clone(), server_url, options).py()?;

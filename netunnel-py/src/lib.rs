@@ -8,6 +8,7 @@ use pyo3::prelude::*;
 mod client;
 mod errors;
 mod logging;
+mod plugins;
 mod server;
 mod tunnel;
 

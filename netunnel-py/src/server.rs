@@ -22,8 +22,10 @@ fn running(server: &Mutex<Option<CoreServer>>) -> Option<CoreServer> {
 #[pymethods]
 impl Server {
     /// Starts a server and returns it once it listens (port 0: any free one).
+    /// `auth` is a `NETunnelServerAuth`; its coroutines run on the loop this
+    /// is awaited on.
     #[staticmethod]
-    #[pyo3(signature = (host, port, config_path=None, secret_key=None, environment=true))]
+    #[pyo3(signature = (host, port, config_path=None, secret_key=None, environment=true, auth=None))]
     fn start(
         py: Python<'_>,
         host: String,
@@ -31,11 +33,15 @@ impl Server {
         config_path: Option<String>,
         secret_key: Option<String>,
         environment: bool,
+        auth: Option<Py<PyAny>>,
     ) -> PyResult<Bound<'_, PyAny>> {
         let mut options = ServerOptions::new()
             .host(host)
             .port(port)
             .environment(environment);
+        if let Some(plugin) = auth {
+            options = options.auth(Arc::new(crate::plugins::PyServerAuth::new(py, plugin)?));
+        }
         if let Some(path) = config_path {
             options = options.config_path(path);
         }

@@ -1,11 +1,14 @@
 """`python -m netunnel.server` as 1.0.x users run it, and a script that
 exits without closing anything."""
 
+import asyncio
+import re
 import signal
 import subprocess
 import textwrap
 
 from netunnel.client import NETunnelClient
+from netunnel.server.server import NETunnelServer
 
 from conftest import echo_through, free_port, run, start_process, this_python, wait_listening
 
@@ -53,3 +56,26 @@ def test_a_script_that_exits_without_closing_anything_exits_cleanly(echo_port):
                               capture_output=True, timeout=30)
         assert done.returncode == 0, (attempt, done.returncode, done.stderr.decode())
         assert b"open" in done.stdout, (attempt, done.stdout.decode(), done.stderr.decode())
+
+
+def test_the_client_command_opens_a_tunnel_as_1_0_x_did(echo_port):
+    async def main():
+        server = NETunnelServer(port=0)
+        await server.start()
+        client = await asyncio.create_subprocess_exec(
+            this_python(), "-m", "netunnel.client", "-s", f"http://127.0.0.1:{server._port}",
+            "--remote-port", str(echo_port), stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT)
+        try:
+            while True:
+                line = (await client.stdout.readline()).decode()
+                assert line, "the client command exited before opening its tunnel"
+                found = re.search(r"Tunnel entrance socket: ([0-9.]+):(\d+)", line)
+                if found:
+                    break
+            await echo_through((found.group(1), int(found.group(2))))
+        finally:
+            client.send_signal(signal.SIGINT)
+            assert await client.wait() == 0
+            await server.stop()
+    run(main())

@@ -2,6 +2,7 @@
 
 import json
 import logging
+import weakref
 from typing import Any, Dict, List, Optional
 
 from . import _native
@@ -15,20 +16,48 @@ class NETunnelClient:
 
     def __init__(self, server_url, logger=None, proxy_url=None, proxy_username=None,
                  proxy_password=None, auth_client=None, ssl=None):
-        if auth_client is not None:
-            raise NotImplementedError(
-                "authentication plugins written in Python are not supported yet by this package")
         self.server_url = server_url
+        self._auth_client = auth_client
         self._logger = logger or logging.getLogger(__name__)
         self._ssl = ssl
         self._proxy = (None, None, None)
         self._native = None
         self.set_client_proxy(proxy_url, proxy_username, proxy_password)
 
+    def _tls_settings(self):
+        """(ca_file, insecure) from 1.0.x's ``ssl`` argument: None (the
+        system's roots), False (no verification) or an ``ssl.SSLContext``,
+        whose verification mode and CA certificates are carried over."""
+        if self._ssl is None:
+            return None, False
+        if self._ssl is False:
+            return None, True
+        context = self._ssl
+        import ssl as ssl_module
+        if context.verify_mode == ssl_module.CERT_NONE:
+            return None, True
+        if not context.check_hostname:
+            self._logger.warning("the SSLContext's check_hostname=False cannot be carried over: "
+                                 "the server's name is checked")
+        certificates = context.get_ca_certs(binary_form=True)
+        if not certificates:
+            return None, False
+        import tempfile
+        pem = "".join(ssl_module.DER_cert_to_PEM_cert(der) for der in certificates)
+        handle = tempfile.NamedTemporaryFile("w", prefix="netunnel-ca-", suffix=".pem",
+                                             delete=False)
+        with handle:
+            handle.write(pem)
+        self._ca_file = handle.name
+        return handle.name, False
+
     def _make_native(self):
-        insecure = self._ssl is False
+        # With a plugin, the native client is made in connect(), on the loop
+        # the plugin's coroutines will run on.
+        ca_file, insecure = self._tls_settings()
         self._native = _native.Client(self.server_url, self._proxy[0], self._proxy[1],
-                                      self._proxy[2], None, insecure)
+                                      self._proxy[2], ca_file, insecure, self._auth_client,
+                                      weakref.proxy(self))
 
     def set_client_proxy(self, proxy_url, proxy_username=None, proxy_password=None):
         """Reaches the server through ``proxy_url`` from the next connect."""
@@ -37,7 +66,12 @@ class NETunnelClient:
         if (proxy_username is None) != (proxy_password is None):
             raise ValueError("proxy_username and proxy_password go together")
         self._proxy = (proxy_url, proxy_username, proxy_password)
-        self._make_native()
+        if self._auth_client is None:
+            self._make_native()
+
+    @property
+    def auth_client(self):
+        return self._auth_client
 
     @property
     def connected(self) -> bool:
@@ -52,14 +86,19 @@ class NETunnelClient:
         if self.connected:
             raise RuntimeError(f"Client already connected to {self.server_url}")
         self._logger.debug("Connecting to `%s`", self.server_url)
+        if self._auth_client is not None:
+            self._make_native()
         await self._native.connect()
 
     async def close(self):
         """Closes the tunnels and the channel."""
         self._logger.debug("Closing NETunnel client to `%s`", self.server_url)
-        await self._native.close()
+        if self._native is not None:
+            await self._native.close()
 
     async def get_remote_version(self) -> str:
+        if self._native is None:
+            self._make_native()
         return await self._native.remote_version()
 
     def _ensure_connected(self):
@@ -88,6 +127,8 @@ class NETunnelClient:
         return Tunnel(native)
 
     async def _call(self, method: str, path: str, body: Optional[Dict[str, Any]] = None) -> Any:
+        if self._native is None:
+            self._make_native()
         text = await self._native.request(method, path, None if body is None else json.dumps(body))
         return json.loads(text)
 
@@ -167,3 +208,78 @@ class NETunnelClient:
 
     async def __aexit__(self, exc_type, exc_val, exc_tb):
         await self.close()
+
+
+def get_args(argv=None):
+    import argparse
+    parser = argparse.ArgumentParser(description="Run a netunnel client")
+    parser.add_argument("-d", "--debug", help="Increase log verbosity to debug mode",
+                        dest="loglevel", action="store_const", const=logging.DEBUG,
+                        default=logging.INFO)
+    parser.add_argument("-s", "--server", help="Address of the NETunnel Server to connect",
+                        default="http://127.0.0.1:4040")
+    parser.add_argument("--local-address", help="Local address to listen/connect to",
+                        default="127.0.0.1")
+    parser.add_argument("--local-port", type=int,
+                        help="Local port to listen/connect to. Defaults to random. "
+                             "Mandatory for reverse tunnel")
+    parser.add_argument("--remote-address", help="Remote address to listen/connect to",
+                        default="127.0.0.1")
+    parser.add_argument("--remote-port", type=int, default=22,
+                        help="Remote port to listen/connect to")
+    parser.add_argument("-r", "--reverse", action="store_true",
+                        help="Reverse the tunnel: the remote socket is the entrance")
+    parser.add_argument("--auth-plugin", help="Plugin to use for authentication "
+                                              "(<module_path>.<auth_class_name>)")
+    parser.add_argument("--auth-data", default="{}",
+                        help="A json dump string of the data required by the plugin")
+    parser.add_argument("--no-ssl-validate", action="store_true",
+                        help="Do not validate the certificate of the server")
+    parser.add_argument("--proxy-url", help="URL to a proxy server between the client and "
+                                            "the server")
+    parser.add_argument("--proxy-username", help="Username for the proxy")
+    parser.add_argument("--proxy-password", help="Password for the proxy")
+    return parser.parse_args(argv)
+
+
+async def main(argv=None):
+    """``python -m netunnel.client``: NETunnel 1.0.x's command line."""
+    import importlib
+    args = get_args(argv)
+    logging.basicConfig(level=args.loglevel, format="%(asctime)s %(levelname)s %(message)s")
+    auth_client = None
+    if args.auth_plugin:
+        module, class_name = args.auth_plugin.rsplit(".", maxsplit=1)
+        auth_client = getattr(importlib.import_module(module), class_name)(
+            **json.loads(args.auth_data))
+    ssl = False if args.no_ssl_validate else None
+    async with NETunnelClient(server_url=args.server, proxy_url=args.proxy_url,
+                              proxy_username=args.proxy_username,
+                              proxy_password=args.proxy_password,
+                              logger=logging.getLogger("netunnel_client"),
+                              auth_client=auth_client, ssl=ssl) as client:
+        if args.reverse:
+            if args.local_port is None:
+                raise ValueError("--local-port is required for reverse tunnel")
+            print("Opening tunnel to the client...", flush=True)
+            tunnel = await client.open_tunnel_to_client(local_address=args.local_address,
+                                                        local_port=args.local_port,
+                                                        remote_address=args.remote_address,
+                                                        remote_port=args.remote_port)
+        else:
+            print("Opening tunnel to the server...", flush=True)
+            tunnel = await client.open_tunnel_to_server(local_address=args.local_address,
+                                                        local_port=args.local_port,
+                                                        remote_address=args.remote_address,
+                                                        remote_port=args.remote_port)
+        print("Tunnel entrance socket: %s:%d" % tunnel.get_entrance_socket(), flush=True)
+        print("Tunnel exit socket: %s:%d" % tunnel.get_exit_socket(), flush=True)
+        await tunnel.join()
+
+
+if __name__ == "__main__":
+    import asyncio
+    try:
+        asyncio.run(main())
+    except KeyboardInterrupt:
+        pass

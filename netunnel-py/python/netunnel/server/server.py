@@ -12,9 +12,7 @@ class NETunnelServer:
 
     def __init__(self, config_path=None, host="127.0.0.1", port=4040, logger=None,
                  auth_server=None, secret_key=None):
-        if auth_server is not None:
-            raise NotImplementedError(
-                "authentication plugins written in Python are not supported yet by this package")
+        self._auth_server = auth_server
         self._config_path = config_path
         self._host = host
         self._port = port
@@ -24,7 +22,7 @@ class NETunnelServer:
 
     async def start(self):
         self._native = await _native.Server.start(self._host, self._port, self._config_path,
-                                                  self._secret_key)
+                                                  self._secret_key, True, self._auth_server)
         # As 1.0.x's fixtures read it: the port actually listened on.
         self._port = self._native.port
         self._logger.info("Starting server on %s:%s", self._host, self._port)
@@ -57,13 +55,21 @@ def main(argv=None):
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.loglevel, format="%(asctime)s %(levelname)s %(message)s")
     logger = logging.getLogger("netunnel_server")
+    auth_server = None
     if args.auth_plugin:
-        parser.error("--auth-plugin is not supported yet by this package")
+        import importlib
+        import json
+        if "." not in args.auth_plugin:
+            parser.error("built-in plugins by name are not supported by this command yet; "
+                         "give module.Class")
+        module, class_name = args.auth_plugin.rsplit(".", maxsplit=1)
+        auth_server = getattr(importlib.import_module(module), class_name)(
+            **json.loads(args.auth_data))
     if args.config_path is None:
         print("The server is running in stateless mode. Use --config-path to generate a "
               "config file", flush=True)
     server = NETunnelServer(config_path=args.config_path, host=args.hostname, port=args.port,
-                            logger=logger, secret_key=args.secret_key)
+                            logger=logger, auth_server=auth_server, secret_key=args.secret_key)
 
     async def serve():
         await server.start()

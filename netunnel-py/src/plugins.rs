@@ -1,0 +1,224 @@
+//! Authentication plugins written in Python (NETunnel 1.0.x's
+//! `NETunnelServerAuth` / `NETunnelClientAuth` subclasses), run by the Rust
+//! server and client. Their coroutines run on the event loop the server was
+//! started (or the client connected) on, through the glue in
+//! `netunnel/_plugins.py`; the engine awaits them without blocking the loop.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use futures::future::BoxFuture;
+use netunnel_core::auth::{
+    AuthContext, AuthRequest, AuthResponse, ClientAuth, Headers, ServerAuth,
+};
+use netunnel_core::instance::TARGET_AUTH;
+use netunnel_core::Error;
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict};
+use pyo3_async_runtimes::TaskLocals;
+
+/// A plugin object, the loop its coroutines run on, and the glue module.
+struct Plugin {
+    object: Arc<Py<PyAny>>,
+    locals: TaskLocals,
+}
+
+impl Plugin {
+    fn new(py: Python<'_>, object: Py<PyAny>) -> PyResult<Plugin> {
+        Ok(Plugin {
+            object: Arc::new(object),
+            locals: pyo3_async_runtimes::async_std::get_current_locals(py)?,
+        })
+    }
+
+    /// Runs the glue coroutine `name(plugin, *args)` on the plugin's loop.
+    async fn call(
+        &self,
+        name: &'static str,
+        args: impl for<'py> FnOnce(Python<'py>) -> PyResult<Vec<Bound<'py, PyAny>>> + Send,
+    ) -> PyResult<Py<PyAny>> {
+        let waiting = Python::attach(|py| {
+            let glue = py.import("netunnel._plugins")?;
+            let mut all = vec![self.object.bind(py).clone()];
+            all.extend(args(py)?);
+            let coroutine = glue
+                .getattr(name)?
+                .call1(pyo3::types::PyTuple::new(py, all)?)?;
+            pyo3_async_runtimes::into_future_with_locals(&self.locals, coroutine)
+        })?;
+        waiting.await
+    }
+}
+
+/// A plugin's failure for logs and callers: its exception's type and text
+/// (the plugin decides what its own messages say).
+fn described(err: &PyErr) -> String {
+    Python::attach(|py| {
+        let kind = err
+            .get_type(py)
+            .name()
+            .map(|name| name.to_string())
+            .unwrap_or_else(|_| "exception".into());
+        format!("{kind}: {}", err.value(py))
+    })
+}
+
+fn request_dict<'py>(py: Python<'py>, request: &AuthRequest) -> PyResult<Bound<'py, PyAny>> {
+    let dict = PyDict::new(py);
+    dict.set_item("method", &request.method)?;
+    dict.set_item("path", &request.path)?;
+    dict.set_item("query_string", &request.query)?;
+    dict.set_item("headers", request.headers.clone())?;
+    dict.set_item("remote", request.remote_addr.clone())?;
+    dict.set_item("scheme", request.scheme)?;
+    dict.set_item("body", PyBytes::new(py, &request.body))?;
+    Ok(dict.into_any())
+}
+
+/// A server plugin written in Python.
+pub(crate) struct PyServerAuth(Arc<Plugin>);
+
+impl PyServerAuth {
+    pub(crate) fn new(py: Python<'_>, object: Py<PyAny>) -> PyResult<PyServerAuth> {
+        Ok(PyServerAuth(Arc::new(Plugin::new(py, object)?)))
+    }
+}
+
+impl ServerAuth for PyServerAuth {
+    fn is_authenticated<'a>(&'a self, request: &'a AuthRequest) -> BoxFuture<'a, bool> {
+        Box::pin(async move {
+            let answer = self
+                .0
+                .call("is_authenticated", |py| {
+                    Ok(vec![request_dict(py, request)?])
+                })
+                .await;
+            match answer {
+                Ok(value) => Python::attach(|py| value.extract::<bool>(py).unwrap_or(false)),
+                Err(err) => {
+                    log::warn!(target: TARGET_AUTH, "the server plugin's is_authenticated failed: {}", described(&err));
+                    false
+                }
+            }
+        })
+    }
+
+    fn authenticate<'a>(&'a self, request: &'a AuthRequest) -> BoxFuture<'a, AuthResponse> {
+        Box::pin(async move {
+            let answer = self
+                .0
+                .call("authenticate", |py| Ok(vec![request_dict(py, request)?]))
+                .await
+                .and_then(|value| {
+                    Python::attach(|py| value.extract::<(u16, Vec<u8>, Vec<(String, String)>)>(py))
+                });
+            match answer {
+                Ok((status, body, headers)) => AuthResponse {
+                    status,
+                    headers,
+                    body,
+                },
+                Err(err) => {
+                    log::warn!(target: TARGET_AUTH, "the server plugin's authenticate failed: {}", described(&err));
+                    AuthResponse::json(
+                        500,
+                        &serde_json::json!({"error": "the authentication plugin failed"}),
+                    )
+                }
+            }
+        })
+    }
+
+    fn client_for_peer<'a>(
+        &'a self,
+        auth_data: &'a BTreeMap<String, String>,
+    ) -> BoxFuture<'a, netunnel_core::Result<Arc<dyn ClientAuth>>> {
+        Box::pin(async move {
+            let plugin = Arc::clone(&self.0);
+            let object = plugin
+                .call("client_for_peer", |py| {
+                    let data = PyDict::new(py);
+                    for (key, value) in auth_data {
+                        data.set_item(key, value)?;
+                    }
+                    Ok(vec![data.into_any()])
+                })
+                .await
+                .map_err(|err| Error::plugin(described(&err)))?;
+            let client = PyClientAuth {
+                plugin: Arc::new(Plugin {
+                    object: Arc::new(object),
+                    locals: plugin.locals.clone(),
+                }),
+                client: None,
+            };
+            Ok(Arc::new(client) as Arc<dyn ClientAuth>)
+        })
+    }
+}
+
+/// A client plugin written in Python; `client` is what its `authenticate`
+/// gets as `client` (a weak proxy of the `NETunnelClient`), or a stand-in
+/// with `server_url` for a peer.
+pub(crate) struct PyClientAuth {
+    plugin: Arc<Plugin>,
+    client: Option<Arc<Py<PyAny>>>,
+}
+
+impl PyClientAuth {
+    pub(crate) fn new(
+        py: Python<'_>,
+        object: Py<PyAny>,
+        client: Option<Py<PyAny>>,
+    ) -> PyResult<PyClientAuth> {
+        Ok(PyClientAuth {
+            plugin: Arc::new(Plugin::new(py, object)?),
+            client: client.map(Arc::new),
+        })
+    }
+}
+
+impl ClientAuth for PyClientAuth {
+    fn authenticate(&self, context: AuthContext) -> BoxFuture<'_, netunnel_core::Result<()>> {
+        Box::pin(async move {
+            let url = context.server_url().to_string();
+            let client = self.client.clone();
+            self.plugin
+                .call("client_authenticate", move |py| {
+                    let client = match &client {
+                        Some(client) => client.bind(py).clone(),
+                        None => py.None().into_bound(py),
+                    };
+                    Ok(vec![client, url.into_pyobject(py)?.into_any()])
+                })
+                .await
+                .map(|_| ())
+                .map_err(|err| Error::plugin(described(&err)))
+        })
+    }
+
+    fn is_authenticated(&self) -> BoxFuture<'_, bool> {
+        Box::pin(async move {
+            match self
+                .plugin
+                .call("client_is_authenticated", |_| Ok(Vec::new()))
+                .await
+            {
+                Ok(value) => Python::attach(|py| value.extract::<bool>(py).unwrap_or(false)),
+                Err(_) => false,
+            }
+        })
+    }
+
+    fn authorized_headers(&self) -> BoxFuture<'_, netunnel_core::Result<Headers>> {
+        Box::pin(async move {
+            let value = self
+                .plugin
+                .call("client_headers", |_| Ok(Vec::new()))
+                .await
+                .map_err(|err| Error::plugin(described(&err)))?;
+            Python::attach(|py| value.extract::<Vec<(String, String)>>(py))
+                .map_err(|err| Error::plugin(described(&err)))
+        })
+    }
+}

@@ -1,0 +1,57 @@
+"""Authentication plugins written in Python, run by the Rust server and
+client: the JWT-style pair of token_plugins.py, a wrong secret, no plugin,
+and a peer whose plugin the server makes from its stored auth_data."""
+
+import pytest
+
+from netunnel.client import NETunnelClient
+from netunnel.common.exceptions import NETunnelError, NETunnelResponseError
+from netunnel.server.server import NETunnelServer
+
+from conftest import echo_through, run
+from token_plugins import TokenClientAuth, TokenServerAuth
+
+
+def test_a_jwt_style_plugin_pair_lets_the_right_secret_in(echo_port):
+    async def main():
+        server_auth = TokenServerAuth(secret="s3cret-s3cret-s3cret-s3cret-s3cret")
+        server = NETunnelServer(port=0, auth_server=server_auth)
+        await server.start()
+        url = f"http://127.0.0.1:{server._port}"
+        client_auth = TokenClientAuth(secret="s3cret-s3cret-s3cret-s3cret-s3cret")
+        async with NETunnelClient(url, auth_client=client_auth) as client:
+            tunnel = await client.open_tunnel_to_server("127.0.0.1", echo_port)
+            await echo_through(tunnel.get_entrance_socket())
+        assert client_auth.seen_urls and client_auth.seen_urls[0] == url
+        assert "127.0.0.1" in server_auth.remotes
+
+        with pytest.raises(NETunnelError) as wrong:
+            async with NETunnelClient(url, auth_client=TokenClientAuth(secret="guess-guess-guess-guess-guess-guess")):
+                pass
+        assert wrong.value.kind == "plugin"
+        assert "403" in str(wrong.value)
+
+        with pytest.raises(NETunnelResponseError) as anonymous:
+            async with NETunnelClient(url):
+                pass
+        assert anonymous.value.kind == "unauthorized"
+        await server.stop()
+    run(main())
+
+
+def test_a_peer_gets_its_plugin_from_the_server_plugin(tmp_path, echo_port):
+    async def main():
+        far = NETunnelServer(port=0, auth_server=TokenServerAuth(secret="far-secret-far-secret-far-secret-far"))
+        await far.start()
+        near = NETunnelServer(port=0, config_path=str(tmp_path / "near.conf"),
+                              auth_server=TokenServerAuth(secret="near-secret-near-secret-near-secret-n"))
+        await near.start()
+        near_url = f"http://127.0.0.1:{near._port}"
+        async with NETunnelClient(near_url, auth_client=TokenClientAuth("near-secret-near-secret-near-secret-n")) as admin:
+            peer_auth = TokenClientAuth("far-secret-far-secret-far-secret-far").dump_object()
+            await admin.register_peer("far", f"http://127.0.0.1:{far._port}", peer_auth)
+            static = await admin.create_peer_static_tunnel("far", echo_port)
+            await echo_through(("127.0.0.1", static["tunnel_local_port"]))
+        await near.stop()
+        await far.stop()
+    run(main())
