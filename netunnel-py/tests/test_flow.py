@@ -113,3 +113,42 @@ def test_peers_are_kept_in_the_config_file(tmp_path):
             assert await client.list_peers() == []
         await server.stop()
     run(main())
+
+
+def test_a_cancelled_call_stops_its_work_and_never_blocks_the_loop():
+    import asyncio
+    import socket
+
+    # A "server" that accepts and never answers: connect() waits on it.
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)
+    port = silent.getsockname()[1]
+
+    async def main():
+        client = NETunnelClient(f"http://127.0.0.1:{port}")
+        ticks = 0
+
+        async def tick():
+            nonlocal ticks
+            while True:
+                await asyncio.sleep(0.01)
+                ticks += 1
+
+        ticker = asyncio.ensure_future(tick())
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        with pytest.raises(asyncio.TimeoutError):
+            await asyncio.wait_for(client.connect(), 0.5)
+        waited = loop.time() - started
+        ticker.cancel()
+        assert waited < 2, waited
+        # The loop kept running while the engine waited.
+        assert ticks >= 20, ticks
+        assert not client.connected
+        # Cancelled, not left running: the client can be closed and used again.
+        await client.close()
+    try:
+        run(main())
+    finally:
+        silent.close()
