@@ -89,3 +89,12 @@ def test_importing_the_package_takes_under_50_ms():
     times = [float(subprocess.run([this_python(), "-c", measure], capture_output=True,
                                   check=True, timeout=30).stdout) for _ in range(5)]
     assert min(times) < 50, times
+
+
+def test_the_stubs_match_the_engine_and_the_package_type_checks(tmp_path):
+    # From a directory of its own, so the installed package is what is checked.
+    for command in (["-m", "mypy.stubtest", "netunnel._native"],
+                    ["-m", "mypy", "--no-incremental", "-p", "netunnel"]):
+        checked = subprocess.run([this_python(), *command], capture_output=True, cwd=tmp_path,
+                                 timeout=300)
+        assert checked.returncode == 0, (command, checked.stdout.decode(), checked.stderr.decode())

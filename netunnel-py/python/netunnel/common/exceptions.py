@@ -26,7 +26,7 @@ class NETunnelInvalidProxy(NETunnelError):
 
 # What 1.0.x's server code raised, with the status bound to each; kept so that
 # code importing them keeps working.
-NETunnelServerError.status_code = http.HTTPStatus.INTERNAL_SERVER_ERROR
+setattr(NETunnelServerError, "status_code", http.HTTPStatus.INTERNAL_SERVER_ERROR)
 
 
 class NETunnelServerNotFound(NETunnelServerError):
