@@ -20,6 +20,12 @@ pub(crate) struct Client {
     client: CoreClient,
 }
 
+impl Drop for Client {
+    fn drop(&mut self) {
+        crate::logging::disown(&self.client.instance().to_string());
+    }
+}
+
 #[pymethods]
 impl Client {
     /// A client of `server_url`, through an HTTP proxy when `proxy_url` is
@@ -27,7 +33,8 @@ impl Client {
     /// `auth` is a `NETunnelClientAuth` (made on a running loop, where its
     /// coroutines will run), `owner` what its `authenticate` gets as `client`.
     #[new]
-    #[pyo3(signature = (server_url, proxy_url=None, proxy_username=None, proxy_password=None, ca_file=None, insecure=false, auth=None, owner=None))]
+    /// `logger` (a `logging.Logger`) gets this client's records.
+    #[pyo3(signature = (server_url, proxy_url=None, proxy_username=None, proxy_password=None, ca_file=None, insecure=false, auth=None, owner=None, logger=None))]
     #[allow(clippy::too_many_arguments)] // Python keyword arguments, not a Rust API.
     fn new(
         py: Python<'_>,
@@ -39,6 +46,7 @@ impl Client {
         insecure: bool,
         auth: Option<Py<PyAny>>,
         owner: Option<Py<PyAny>>,
+        logger: Option<Py<PyAny>>,
     ) -> PyResult<Client> {
         let auth = auth
             .map(|plugin| crate::plugins::PyClientAuth::new(py, plugin, owner))
@@ -63,9 +71,11 @@ impl Client {
         };
         let rt = AsyncStdRuntime::shared();
         let transport = HttpTransport::with_options(rt.clone(), server_url, options).py()?;
-        Ok(Client {
-            client: CoreClient::new(rt, Arc::new(transport), ClientSettings::default()),
-        })
+        let client = CoreClient::new(rt, Arc::new(transport), ClientSettings::default());
+        if let Some(logger) = logger {
+            crate::logging::own(py, client.instance().to_string(), logger)?;
+        }
+        Ok(Client { client })
     }
 
     /// Whether the control channel is up.

@@ -13,6 +13,13 @@ pub(crate) struct Server {
     server: Arc<Mutex<Option<CoreServer>>>,
     port: u16,
     url: String,
+    instance: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        crate::logging::disown(&self.instance);
+    }
 }
 
 fn running(server: &Mutex<Option<CoreServer>>) -> Option<CoreServer> {
@@ -25,7 +32,9 @@ impl Server {
     /// `auth` is a `NETunnelServerAuth`; its coroutines run on the loop this
     /// is awaited on.
     #[staticmethod]
-    #[pyo3(signature = (host, port, config_path=None, secret_key=None, environment=true, auth=None))]
+    /// `logger` (a `logging.Logger`) gets this server's records.
+    #[pyo3(signature = (host, port, config_path=None, secret_key=None, environment=true, auth=None, logger=None))]
+    #[allow(clippy::too_many_arguments)] // Python keyword arguments, not a Rust API.
     fn start(
         py: Python<'_>,
         host: String,
@@ -34,6 +43,7 @@ impl Server {
         secret_key: Option<String>,
         environment: bool,
         auth: Option<Py<PyAny>>,
+        logger: Option<Py<PyAny>>,
     ) -> PyResult<Bound<'_, PyAny>> {
         let mut options = ServerOptions::new()
             .host(host)
@@ -50,10 +60,15 @@ impl Server {
         }
         pyo3_async_runtimes::async_std::future_into_py(py, async move {
             let server = CoreServer::start(options).await.py()?;
+            let instance = server.instance().to_string();
+            if let Some(logger) = logger {
+                Python::attach(|py| crate::logging::own(py, instance.clone(), logger))?;
+            }
             Ok(Server {
                 port: server.local_addr().port(),
                 url: server.url(),
                 server: Arc::new(Mutex::new(Some(server))),
+                instance,
             })
         })
     }

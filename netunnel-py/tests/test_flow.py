@@ -152,3 +152,45 @@ def test_a_cancelled_call_stops_its_work_and_never_blocks_the_loop():
         run(main())
     finally:
         silent.close()
+
+
+def test_each_object_logs_to_the_logger_it_was_given(echo_port):
+    import logging
+
+    class Kept(logging.Handler):
+        def __init__(self):
+            super().__init__(logging.DEBUG)
+            self.messages = []
+
+        def emit(self, record):
+            self.messages.append(record.getMessage())
+
+    def logger(name):
+        kept = Kept()
+        made = logging.getLogger(name)
+        made.setLevel(logging.DEBUG)
+        made.propagate = False
+        made.addHandler(kept)
+        return made, kept
+
+    server_logger, server_kept = logger("test.server")
+    mine, mine_kept = logger("test.mine")
+    other, other_kept = logger("test.other")
+
+    async def main():
+        server = NETunnelServer(port=0, logger=server_logger)
+        await server.start()
+        url = f"http://127.0.0.1:{server._port}"
+        async with NETunnelClient(url, logger=mine) as client:
+            await client.open_tunnel_to_server("127.0.0.1", echo_port)
+        async with NETunnelClient(url, logger=other):
+            pass
+        await server.stop()
+    run(main())
+    assert any("Starting server" in m for m in server_kept.messages), server_kept.messages
+    assert any("connected to" in m for m in mine_kept.messages), mine_kept.messages
+    # Each client's channel is in its own log only.
+    assert any("channel 1" in m for m in mine_kept.messages), mine_kept.messages
+    assert not any("channel 2" in m for m in mine_kept.messages), mine_kept.messages
+    assert any("channel 2" in m for m in other_kept.messages), other_kept.messages
+    assert not any("channel 1" in m for m in other_kept.messages), other_kept.messages

@@ -34,6 +34,7 @@ class Server:
         secret_key: Optional[str] = None,
         environment: bool = True,
         auth: Optional[Any] = None,
+        logger: Optional[Any] = None,
     ) -> Awaitable["Server"]: ...
     @property
     def port(self) -> int: ...
@@ -54,6 +55,7 @@ class Client:
         insecure: bool = False,
         auth: Optional[Any] = None,
         owner: Optional[Any] = None,
+        logger: Optional[Any] = None,
     ) -> "Client": ...
     @property
     def connected(self) -> bool: ...

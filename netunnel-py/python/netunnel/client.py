@@ -19,6 +19,8 @@ class NETunnelClient:
         self.server_url = server_url
         self._auth_client = auth_client
         self._logger = logger or logging.getLogger(__name__)
+        # Given a logger, the engine's records of this client go to it too.
+        self._user_logger = logger
         self._ssl = ssl
         self._proxy = (None, None, None)
         self._native = None
@@ -57,7 +59,7 @@ class NETunnelClient:
         ca_file, insecure = self._tls_settings()
         self._native = _native.Client(self.server_url, self._proxy[0], self._proxy[1],
                                       self._proxy[2], ca_file, insecure, self._auth_client,
-                                      weakref.proxy(self))
+                                      weakref.proxy(self), self._user_logger)
 
     def set_client_proxy(self, proxy_url, proxy_username=None, proxy_password=None):
         """Reaches the server through ``proxy_url`` from the next connect."""

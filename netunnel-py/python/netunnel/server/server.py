@@ -18,11 +18,14 @@ class NETunnelServer:
         self._port = port
         self._secret_key = secret_key
         self._logger = logger or logging.getLogger(__name__)
+        # Given a logger, the engine's records of this server go to it.
+        self._user_logger = logger
         self._native = None
 
     async def start(self):
         self._native = await _native.Server.start(self._host, self._port, self._config_path,
-                                                  self._secret_key, True, self._auth_server)
+                                                  self._secret_key, True, self._auth_server,
+                                                  self._user_logger)
         # As 1.0.x's fixtures read it: the port actually listened on.
         self._port = self._native.port
         self._logger.info("Starting server on %s:%s", self._host, self._port)
