@@ -194,3 +194,45 @@ def test_each_object_logs_to_the_logger_it_was_given(echo_port):
     assert not any("channel 2" in m for m in mine_kept.messages), mine_kept.messages
     assert any("channel 2" in m for m in other_kept.messages), other_kept.messages
     assert not any("channel 1" in m for m in other_kept.messages), other_kept.messages
+
+
+def test_tunnels_carry_data_while_python_is_busy(echo_port):
+    import socket
+    import threading
+    import time
+
+    async def main():
+        server = NETunnelServer(port=0)
+        await server.start()
+        async with NETunnelClient(f"http://127.0.0.1:{server._port}") as client:
+            tunnel = await client.open_tunnel_to_server("127.0.0.1", echo_port)
+            host, port = tunnel.get_entrance_socket()
+            moved = []
+
+            def push():
+                # Plain sockets in a thread: none of this needs the loop, and
+                # the engine's threads do not need the GIL.
+                with socket.create_connection((host, port)) as conn:
+                    data = b"x" * 4_000_000
+                    sender = threading.Thread(target=conn.sendall, args=(data,))
+                    sender.start()
+                    got = 0
+                    while got < len(data):
+                        chunk = conn.recv(1 << 16)
+                        if not chunk:
+                            break
+                        got += len(chunk)
+                    sender.join()
+                    moved.append(got)
+
+            worker = threading.Thread(target=push)
+            worker.start()
+            # The loop's thread is busy (holding the GIL most of the time)
+            # for as long as the transfer takes, up to 20 s.
+            deadline = time.monotonic() + 20
+            while worker.is_alive() and time.monotonic() < deadline:
+                sum(range(10_000))
+            worker.join(1)
+            assert moved == [4_000_000]
+        await server.stop()
+    run(main())
