@@ -49,9 +49,8 @@ impl Client {
         logger: Option<Py<PyAny>>,
     ) -> PyResult<Client> {
         let auth = auth
-            .map(|plugin| crate::plugins::PyClientAuth::new(py, plugin, owner))
-            .transpose()?
-            .map(|plugin| Arc::new(plugin) as Arc<dyn netunnel_core::auth::ClientAuth>);
+            .map(|plugin| crate::plugins::client_auth(py, plugin, owner))
+            .transpose()?;
         if proxy_username.is_some() != proxy_password.is_some() {
             return Err(PyValueError::new_err(
                 "proxy_username and proxy_password go together",

@@ -23,5 +23,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<server::Server>()?;
     m.add_class::<client::Client>()?;
     m.add_class::<tunnel::Tunnel>()?;
+    m.add_class::<plugins::BuiltinServerAuth>()?;
+    m.add_class::<plugins::BuiltinClientAuth>()?;
     Ok(())
 }

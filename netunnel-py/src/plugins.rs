@@ -222,3 +222,63 @@ impl ClientAuth for PyClientAuth {
         })
     }
 }
+
+/// A server plugin built into the engine (`"secret"`, `"none"`), chosen by
+/// name as `--auth-plugin secret` does.
+#[pyclass(module = "netunnel._native", frozen)]
+pub(crate) struct BuiltinServerAuth(pub(crate) Arc<dyn ServerAuth>);
+
+#[pymethods]
+impl BuiltinServerAuth {
+    /// The built-in plugin `name` with its JSON `data`.
+    #[new]
+    fn new(name: &str, data: &str) -> PyResult<BuiltinServerAuth> {
+        let data = parse_data(data)?;
+        netunnel_core::auth::server_plugin(name, &data)
+            .map(BuiltinServerAuth)
+            .map_err(crate::errors::to_py)
+    }
+}
+
+/// A client plugin built into the engine, chosen by name.
+#[pyclass(module = "netunnel._native", frozen)]
+pub(crate) struct BuiltinClientAuth(pub(crate) Arc<dyn ClientAuth>);
+
+#[pymethods]
+impl BuiltinClientAuth {
+    /// The built-in plugin `name` with its JSON `data`.
+    #[new]
+    fn new(name: &str, data: &str) -> PyResult<BuiltinClientAuth> {
+        let data = parse_data(data)?;
+        netunnel_core::auth::client_plugin(name, &data)
+            .map(BuiltinClientAuth)
+            .map_err(crate::errors::to_py)
+    }
+}
+
+fn parse_data(data: &str) -> PyResult<serde_json::Value> {
+    serde_json::from_str(data).map_err(|err| {
+        pyo3::exceptions::PyValueError::new_err(format!("the plugin's data is not JSON: {err}"))
+    })
+}
+
+/// The engine's server plugin for `plugin`: a built-in one as it is, any
+/// other object as a Python plugin.
+pub(crate) fn server_auth(py: Python<'_>, plugin: Py<PyAny>) -> PyResult<Arc<dyn ServerAuth>> {
+    if let Ok(builtin) = plugin.bind(py).cast::<BuiltinServerAuth>() {
+        return Ok(Arc::clone(&builtin.get().0));
+    }
+    Ok(Arc::new(PyServerAuth::new(py, plugin)?))
+}
+
+/// The engine's client plugin for `plugin`, as [`server_auth`] does.
+pub(crate) fn client_auth(
+    py: Python<'_>,
+    plugin: Py<PyAny>,
+    owner: Option<Py<PyAny>>,
+) -> PyResult<Arc<dyn ClientAuth>> {
+    if let Ok(builtin) = plugin.bind(py).cast::<BuiltinClientAuth>() {
+        return Ok(Arc::clone(&builtin.get().0));
+    }
+    Ok(Arc::new(PyClientAuth::new(py, plugin, owner)?))
+}

@@ -50,7 +50,7 @@ impl Server {
             .port(port)
             .environment(environment);
         if let Some(plugin) = auth {
-            options = options.auth(Arc::new(crate::plugins::PyServerAuth::new(py, plugin)?));
+            options = options.auth(crate::plugins::server_auth(py, plugin)?);
         }
         if let Some(path) = config_path {
             options = options.config_path(path);

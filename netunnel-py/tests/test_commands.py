@@ -2,12 +2,17 @@
 exits without closing anything."""
 
 import asyncio
+import json
+import os
 import re
 import signal
 import subprocess
 import textwrap
 
+import pytest
+
 from netunnel.client import NETunnelClient
+from netunnel.common.exceptions import NETunnelResponseError
 from netunnel.server.server import NETunnelServer
 
 from conftest import echo_through, free_port, run, start_process, this_python, wait_listening
@@ -98,3 +103,61 @@ def test_the_stubs_match_the_engine_and_the_package_type_checks(tmp_path):
         checked = subprocess.run([this_python(), *command], capture_output=True, cwd=tmp_path,
                                  timeout=300)
         assert checked.returncode == 0, (command, checked.stdout.decode(), checked.stderr.decode())
+
+
+def test_environment_overrides_reach_the_server_command(echo_port):
+    port = free_port()
+    env = {**os.environ, "PYTHONUNBUFFERED": "1",
+           "NETUNNEL_ALLOWED_TUNNEL_DESTINATIONS": json.dumps({"127.0.0.1": str(echo_port)})}
+    server = subprocess.Popen([this_python(), "-m", "netunnel.server", "-p", str(port)],
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
+    try:
+        wait_listening(port, server)
+
+        async def main():
+            async with NETunnelClient(f"http://127.0.0.1:{port}") as client:
+                allowed = await client.open_tunnel_to_server("127.0.0.1", echo_port)
+                await echo_through(allowed.get_entrance_socket(), 1000)
+                with pytest.raises(NETunnelResponseError) as refused:
+                    await client.open_tunnel_to_server("127.0.0.1", echo_port + 1)
+                assert refused.value.kind == "not_allowed"
+        run(main())
+    finally:
+        server.send_signal(signal.SIGINT)
+        server.communicate(timeout=10)
+
+
+def test_a_built_in_plugin_is_named_without_a_dot(echo_port):
+    port = free_port()
+    server = start_process([this_python(), "-m", "netunnel.server", "-p", str(port),
+                            "--auth-plugin", "secret",
+                            "--auth-data", json.dumps({"secret": "built-in-secret"})])
+    try:
+        wait_listening(port, server)
+
+        async def main():
+            with pytest.raises(NETunnelResponseError) as anonymous:
+                async with NETunnelClient(f"http://127.0.0.1:{port}"):
+                    pass
+            assert anonymous.value.kind == "unauthorized"
+            # Our own client command, with the same built-in plugin.
+            client = await asyncio.create_subprocess_exec(
+                this_python(), "-m", "netunnel.client", "-s", f"http://127.0.0.1:{port}",
+                "--remote-port", str(echo_port), "--auth-plugin", "secret",
+                "--auth-data", json.dumps({"secret": "built-in-secret"}),
+                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+            try:
+                while True:
+                    line = (await client.stdout.readline()).decode()
+                    assert line, "the client command exited before opening its tunnel"
+                    found = re.search(r"Tunnel entrance socket: ([0-9.]+):(\d+)", line)
+                    if found:
+                        break
+                await echo_through((found.group(1), int(found.group(2))), 1000)
+            finally:
+                client.send_signal(signal.SIGINT)
+                await client.wait()
+        run(main())
+    finally:
+        server.send_signal(signal.SIGINT)
+        server.communicate(timeout=10)

@@ -3,6 +3,8 @@
 from typing import Any, Awaitable, List, Optional, Tuple, final
 
 __all__ = [
+    "BuiltinClientAuth",
+    "BuiltinServerAuth",
     "Client",
     "NETunnelError",
     "NETunnelNotConnectedError",
@@ -86,3 +88,11 @@ class Tunnel:
     def stop(self, force: bool) -> Awaitable[None]: ...
     def stop_local(self) -> Awaitable[None]: ...
     def join(self) -> Awaitable[None]: ...
+
+@final
+class BuiltinServerAuth:
+    def __new__(cls, name: str, data: str) -> "BuiltinServerAuth": ...
+
+@final
+class BuiltinClientAuth:
+    def __new__(cls, name: str, data: str) -> "BuiltinClientAuth": ...

@@ -250,7 +250,10 @@ async def main(argv=None):
     args = get_args(argv)
     logging.basicConfig(level=args.loglevel, format="%(asctime)s %(levelname)s %(message)s")
     auth_client = None
-    if args.auth_plugin:
+    if args.auth_plugin and "." not in args.auth_plugin:
+        # A name without a dot: a plugin built into the engine ("secret").
+        auth_client = _native.BuiltinClientAuth(args.auth_plugin, args.auth_data)
+    elif args.auth_plugin:
         module, class_name = args.auth_plugin.rsplit(".", maxsplit=1)
         auth_client = getattr(importlib.import_module(module), class_name)(
             **json.loads(args.auth_data))

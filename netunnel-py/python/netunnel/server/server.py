@@ -63,11 +63,12 @@ def main(argv=None):
         import importlib
         import json
         if "." not in args.auth_plugin:
-            parser.error("built-in plugins by name are not supported by this command yet; "
-                         "give module.Class")
-        module, class_name = args.auth_plugin.rsplit(".", maxsplit=1)
-        auth_server = getattr(importlib.import_module(module), class_name)(
-            **json.loads(args.auth_data))
+            # A name without a dot: a plugin built into the engine ("secret").
+            auth_server = _native.BuiltinServerAuth(args.auth_plugin, args.auth_data)
+        else:
+            module, class_name = args.auth_plugin.rsplit(".", maxsplit=1)
+            auth_server = getattr(importlib.import_module(module), class_name)(
+                **json.loads(args.auth_data))
     if args.config_path is None:
         print("The server is running in stateless mode. Use --config-path to generate a "
               "config file", flush=True)
