@@ -79,8 +79,9 @@ impl Client {
 
     /// Whether the control channel is up.
     #[getter]
-    fn connected(&self) -> bool {
-        self.client.is_connected()
+    fn connected(&self, py: Python<'_>) -> bool {
+        // Without the GIL: the engine's locks are never waited on with it.
+        py.detach(|| self.client.is_connected())
     }
 
     /// Creates a channel on the server and connects it.

@@ -99,7 +99,10 @@ impl Log for Bridge {
     }
 
     fn log(&self, record: &Record<'_>) {
-        let Ok(_in_flight) = IN_FLIGHT.read() else {
+        // `try_read`: while `close_logging` waits to close, a record is
+        // dropped rather than queued behind it (a thread holding the GIL that
+        // logs would otherwise wait for a writer that waits for the GIL).
+        let Ok(_in_flight) = IN_FLIGHT.try_read() else {
             return;
         };
         if OPEN.load(Ordering::Acquire) && !to_owner(record) && self.0.enabled(record.metadata()) {

@@ -50,8 +50,18 @@ impl Plugin {
     }
 }
 
-/// A plugin's failure for logs and callers: its exception's type and text
-/// (the plugin decides what its own messages say).
+/// The type of a plugin's exception, for logs and answers.
+fn kind_of(err: &PyErr) -> String {
+    Python::attach(|py| {
+        err.get_type(py)
+            .name()
+            .map(|name| name.to_string())
+            .unwrap_or_else(|_| "an exception".into())
+    })
+}
+
+/// A plugin's failure with its text: for the caller of its own client (who
+/// wrote the plugin) and debug logs.
 fn described(err: &PyErr) -> String {
     Python::attach(|py| {
         let kind = err
@@ -96,7 +106,10 @@ impl ServerAuth for PyServerAuth {
             match answer {
                 Ok(value) => Python::attach(|py| value.extract::<bool>(py).unwrap_or(false)),
                 Err(err) => {
-                    log::warn!(target: TARGET_AUTH, "the server plugin's is_authenticated failed: {}", described(&err));
+                    // Its text at debug only: a plugin's exception may carry
+                    // what it was given (a URL with a token, say).
+                    log::warn!(target: TARGET_AUTH, "the server plugin's is_authenticated raised {}", kind_of(&err));
+                    log::debug!(target: TARGET_AUTH, "is_authenticated raised {}", described(&err));
                     false
                 }
             }
@@ -119,7 +132,8 @@ impl ServerAuth for PyServerAuth {
                     body,
                 },
                 Err(err) => {
-                    log::warn!(target: TARGET_AUTH, "the server plugin's authenticate failed: {}", described(&err));
+                    log::warn!(target: TARGET_AUTH, "the server plugin's authenticate raised {}", kind_of(&err));
+                    log::debug!(target: TARGET_AUTH, "authenticate raised {}", described(&err));
                     AuthResponse::json(
                         500,
                         &serde_json::json!({"error": "the authentication plugin failed"}),
@@ -144,7 +158,11 @@ impl ServerAuth for PyServerAuth {
                     Ok(vec![data.into_any()])
                 })
                 .await
-                .map_err(|err| Error::plugin(described(&err)))?;
+                .map_err(|err| {
+                    // Answered to an API caller: the exception's type only.
+                    log::debug!(target: TARGET_AUTH, "get_client_for_peer raised {}", described(&err));
+                    Error::plugin(format!("get_client_for_peer raised {}", kind_of(&err)))
+                })?;
             let client = PyClientAuth {
                 plugin: Arc::new(Plugin {
                     object: Arc::new(object),

@@ -86,14 +86,17 @@ impl Server {
     }
 
     /// Channels and their tunnels: `[(channel_id, [tunnel_id, ...]), ...]`.
-    fn channels(&self) -> PyResult<Vec<(u64, Vec<u64>)>> {
+    fn channels(&self, py: Python<'_>) -> PyResult<Vec<(u64, Vec<u64>)>> {
         let server = running(&self.server)
             .ok_or_else(|| NETunnelServerError::new_err("the server is stopped"))?;
-        Ok(server
-            .channels()
-            .into_iter()
-            .map(|channel| (channel.id, channel.tunnels))
-            .collect())
+        // Without the GIL: the engine's locks are never waited on with it.
+        Ok(py.detach(|| {
+            server
+                .channels()
+                .into_iter()
+                .map(|channel| (channel.id, channel.tunnels))
+                .collect()
+        }))
     }
 
     /// Stops listening and closes every channel; completes once all is gone.

@@ -45,13 +45,13 @@ impl Tunnel {
 
     /// Whether the tunnel still carries connections.
     #[getter]
-    fn running(&self) -> bool {
-        !self.tunnel.is_stopped()
+    fn running(&self, py: Python<'_>) -> bool {
+        py.detach(|| !self.tunnel.is_stopped())
     }
 
     /// Whether the tunnel can take a connection now.
-    fn health_check(&self) -> bool {
-        self.tunnel.health_check()
+    fn health_check(&self, py: Python<'_>) -> bool {
+        py.detach(|| self.tunnel.health_check())
     }
 
     /// Stops it here and on the server; `force` cuts open connections,

@@ -68,9 +68,13 @@ async def echo_through(address, size=1_000_000):
     """Sends `size` bytes to `address` and checks they all come back."""
     reader, writer = await asyncio.open_connection(*address)
     data = bytes((i * 7 + i // 251) % 256 for i in range(size))
-    writer.write(data)
-    await writer.drain()
-    got = await reader.readexactly(size)
+
+    async def send():
+        writer.write(data)
+        await writer.drain()
+
+    # Both ways at once: a full echo must not wait for the whole upload.
+    _, got = await asyncio.gather(send(), reader.readexactly(size))
     writer.close()
     assert got == data
 

@@ -143,8 +143,9 @@ def test_a_cancelled_call_stops_its_work_and_never_blocks_the_loop():
         waited = loop.time() - started
         ticker.cancel()
         assert waited < 2, waited
-        # The loop kept running while the engine waited.
-        assert ticks >= 20, ticks
+        # The loop kept running while the engine waited (about 50 ticks of
+        # 10 ms in 0.5 s; a loaded machine gets fewer).
+        assert ticks >= 5, ticks
         assert not client.connected
         # Cancelled, not left running: the client can be closed and used again.
         await client.close()
@@ -197,9 +198,24 @@ def test_each_object_logs_to_the_logger_it_was_given(echo_port):
 
 
 def test_tunnels_carry_data_while_python_is_busy(echo_port):
-    import socket
-    import threading
+    import subprocess
+    import sys
     import time
+
+    # Another process pushes 4 MB through the tunnel and checks the echo, so
+    # that nothing on this side but the engine moves the bytes.
+    pusher = (
+        "import socket, sys, threading\n"
+        "conn = socket.create_connection((sys.argv[1], int(sys.argv[2])))\n"
+        "data = b'x' * 4_000_000\n"
+        "threading.Thread(target=conn.sendall, args=(data,)).start()\n"
+        "got = 0\n"
+        "while got < len(data):\n"
+        "    chunk = conn.recv(1 << 16)\n"
+        "    if not chunk: break\n"
+        "    got += len(chunk)\n"
+        "sys.exit(0 if got == len(data) else 1)\n"
+    )
 
     async def main():
         server = NETunnelServer(port=0)
@@ -207,32 +223,18 @@ def test_tunnels_carry_data_while_python_is_busy(echo_port):
         async with NETunnelClient(f"http://127.0.0.1:{server._port}") as client:
             tunnel = await client.open_tunnel_to_server("127.0.0.1", echo_port)
             host, port = tunnel.get_entrance_socket()
-            moved = []
-
-            def push():
-                # Plain sockets in a thread: none of this needs the loop, and
-                # the engine's threads do not need the GIL.
-                with socket.create_connection((host, port)) as conn:
-                    data = b"x" * 4_000_000
-                    sender = threading.Thread(target=conn.sendall, args=(data,))
-                    sender.start()
-                    got = 0
-                    while got < len(data):
-                        chunk = conn.recv(1 << 16)
-                        if not chunk:
-                            break
-                        got += len(chunk)
-                    sender.join()
-                    moved.append(got)
-
-            worker = threading.Thread(target=push)
-            worker.start()
-            # The loop's thread is busy (holding the GIL most of the time)
-            # for as long as the transfer takes, up to 20 s.
-            deadline = time.monotonic() + 20
-            while worker.is_alive() and time.monotonic() < deadline:
-                sum(range(10_000))
-            worker.join(1)
-            assert moved == [4_000_000]
+            push = subprocess.Popen([sys.executable, "-c", pusher, host, str(port)])
+            # This thread keeps the GIL for 2 s at a time and never yields to
+            # the loop: were the engine to need either per chunk, 4 MB would
+            # not get through in time.
+            switch = sys.getswitchinterval()
+            sys.setswitchinterval(2)
+            deadline = time.monotonic() + 30
+            try:
+                while push.poll() is None and time.monotonic() < deadline:
+                    sum(range(10_000))
+            finally:
+                sys.setswitchinterval(switch)
+            assert push.wait(5) == 0
         await server.stop()
     run(main())

@@ -209,9 +209,15 @@ impl ServerCore {
             let Some(server) = server.upgrade() else {
                 return;
             };
-            let mut channels = server.channels_map();
-            if channels.get(&id).is_some_and(|c| c.control.get().is_none()) {
-                channels.remove(&id);
+            let dropped = {
+                let mut channels = server.channels_map();
+                let unconnected = channels.get(&id).is_some_and(|c| c.control.get().is_none());
+                unconnected && channels.remove(&id).is_some()
+            };
+            // Logged after the lock is released: a logger may take other
+            // locks (a binding's, the Python GIL) that a caller of
+            // `channels()` holds while waiting for this one.
+            if dropped {
                 record!(
                     info,
                     TARGET_SERVER,

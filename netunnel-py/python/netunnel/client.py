@@ -7,7 +7,7 @@ from typing import Any, Dict, List, Optional
 
 from . import _native
 from .common.exceptions import NETunnelNotConnectedError
-from .common.tunnel import Tunnel
+from .common.tunnel import Tunnel, of as _tunnel_of
 
 
 class NETunnelClient:
@@ -24,6 +24,9 @@ class NETunnelClient:
         self._ssl = ssl
         self._proxy = (None, None, None)
         self._native = None
+        # Whether the native client's settings are older than ours.
+        self._stale = True
+        self._ca_file = None
         self.set_client_proxy(proxy_url, proxy_username, proxy_password)
 
     def _tls_settings(self):
@@ -41,9 +44,13 @@ class NETunnelClient:
         if not context.check_hostname:
             self._logger.warning("the SSLContext's check_hostname=False cannot be carried over: "
                                  "the server's name is checked")
+        if self._ca_file is not None:
+            return self._ca_file, False
         certificates = context.get_ca_certs(binary_form=True)
         if not certificates:
             return None, False
+        import atexit
+        import os
         import tempfile
         pem = "".join(ssl_module.DER_cert_to_PEM_cert(der) for der in certificates)
         handle = tempfile.NamedTemporaryFile("w", prefix="netunnel-ca-", suffix=".pem",
@@ -51,6 +58,8 @@ class NETunnelClient:
         with handle:
             handle.write(pem)
         self._ca_file = handle.name
+        # Written once per client, removed at exit.
+        atexit.register(lambda name=handle.name: os.path.exists(name) and os.unlink(name))
         return handle.name, False
 
     def _make_native(self):
@@ -60,15 +69,18 @@ class NETunnelClient:
         self._native = _native.Client(self.server_url, self._proxy[0], self._proxy[1],
                                       self._proxy[2], ca_file, insecure, self._auth_client,
                                       weakref.proxy(self), self._user_logger)
+        self._stale = False
 
     def set_client_proxy(self, proxy_url, proxy_username=None, proxy_password=None):
-        """Reaches the server through ``proxy_url`` from the next connect."""
-        if self.connected:
-            raise RuntimeError("close the client before changing its proxy")
+        """Reaches the server through ``proxy_url``: at once when not
+        connected, from the next connect otherwise. Credentials are used only
+        when both are given (as 1.0.x)."""
         if (proxy_username is None) != (proxy_password is None):
-            raise ValueError("proxy_username and proxy_password go together")
+            self._logger.warning("a proxy username and password go together: ignoring them")
+            proxy_username = proxy_password = None
         self._proxy = (proxy_url, proxy_username, proxy_password)
-        if self._auth_client is None:
+        self._stale = True
+        if self._auth_client is None and not self.connected:
             self._make_native()
 
     @property
@@ -88,7 +100,7 @@ class NETunnelClient:
         if self.connected:
             raise RuntimeError(f"Client already connected to {self.server_url}")
         self._logger.debug("Connecting to `%s`", self.server_url)
-        if self._auth_client is not None:
+        if self._auth_client is not None or self._stale:
             self._make_native()
         await self._native.connect()
 
@@ -105,9 +117,11 @@ class NETunnelClient:
 
     def _ensure_connected(self):
         if not self.connected:
-            raise NETunnelNotConnectedError(
+            error = NETunnelNotConnectedError(
                 "Client is not connected. Please use `async with NETunnelClient(...):` "
                 "to avoid this exception")
+            error.kind = "channel_closed"
+            raise error
 
     async def open_tunnel_to_server(self, remote_address, remote_port, local_address="127.0.0.1",
                                     local_port=None, wait_ready=True) -> Tunnel:
@@ -117,7 +131,7 @@ class NETunnelClient:
         self._ensure_connected()
         native = await self._native.open_tunnel_to_server(local_address, local_port,
                                                           remote_address, remote_port)
-        return Tunnel(native)
+        return _tunnel_of(native)
 
     async def open_tunnel_to_client(self, local_address, local_port, remote_address="127.0.0.1",
                                     remote_port=None) -> Tunnel:
@@ -126,7 +140,7 @@ class NETunnelClient:
         self._ensure_connected()
         native = await self._native.open_tunnel_to_client(local_address, local_port,
                                                           remote_address, remote_port)
-        return Tunnel(native)
+        return _tunnel_of(native)
 
     async def _call(self, method: str, path: str, body: Optional[Dict[str, Any]] = None) -> Any:
         if self._native is None:
@@ -149,11 +163,11 @@ class NETunnelClient:
     async def update_peer(self, peer_id, new_name=None, new_target_netunnel_url=None,
                           auth_data=None):
         body = {}
-        if new_name is not None:
+        if new_name:
             body["name"] = new_name
-        if new_target_netunnel_url is not None:
+        if new_target_netunnel_url:
             body["target_netunnel_url"] = new_target_netunnel_url
-        if auth_data is not None:
+        if auth_data:
             body["auth_data"] = auth_data
         return await self._call("POST", f"/peers/{peer_id}", body)
 
@@ -167,7 +181,9 @@ class NETunnelClient:
         from urllib.parse import quote
         peers = await self._call("GET", f"/peers?name={quote(name)}")
         if not peers:
-            raise _native.NETunnelResponseError(f"Peer `{name}` was not found")
+            error = _native.NETunnelResponseError(f"Peer `{name}` was not found")
+            error.kind = "not_found"
+            raise error
         return peers[0]
 
     async def delete_peer_by_name(self, name):

@@ -53,5 +53,14 @@ class Tunnel:
                 f"{self.get_exit_socket()}{'' if self.running else ' stopped'}>")
 
 
-InputTunnel = Tunnel
-OutputTunnel = Tunnel
+class InputTunnel(Tunnel):
+    """A client-to-server tunnel (its entrance is here), as 1.0.x names it."""
+
+
+class OutputTunnel(Tunnel):
+    """A server-to-client tunnel (its exit is here), as 1.0.x names it."""
+
+
+def of(native: "_native.Tunnel") -> Tunnel:
+    """The 1.0.x tunnel object for a native tunnel."""
+    return OutputTunnel(native) if native.reverse else InputTunnel(native)
