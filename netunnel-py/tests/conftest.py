@@ -2,7 +2,10 @@
 coroutines without a pytest plugin, NETunnel 1.0.13 from the interop venv."""
 
 import asyncio
+import contextlib
 import os
+import re
+import signal
 import socket
 import subprocess
 import sys
@@ -88,10 +91,45 @@ def interop_python():
     return python
 
 
-def start_process(args, **kwargs):
-    return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            env={**os.environ, "PYTHONUNBUFFERED": "1"}, **kwargs)
-
-
 def this_python():
     return sys.executable
+
+
+@contextlib.contextmanager
+def server_command(python, port, *args, env=None):
+    """Runs `python -m netunnel.server -p PORT args...` while the block runs,
+    then interrupts it with SIGINT; the process (output read at the end) is
+    what the block gets."""
+    server = subprocess.Popen([python, "-m", "netunnel.server", "-p", str(port), *args],
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})})
+    try:
+        wait_listening(port, server)
+        yield server
+    finally:
+        server.send_signal(signal.SIGINT)
+        server.output, _ = server.communicate(timeout=10)
+
+
+async def client_command(python, *args):
+    """Starts `python -m netunnel.client args...` and returns it with the
+    entrance it printed, once it did."""
+    client = await asyncio.create_subprocess_exec(
+        python, "-m", "netunnel.client", *args, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT)
+    seen = []
+    while True:
+        line = (await client.stdout.readline()).decode()
+        if not line:
+            await client.wait()
+            raise AssertionError(f"the client command exited before opening its tunnel: {seen}")
+        seen.append(line)
+        found = re.search(r"Tunnel entrance socket: ([0-9.]+):(\d+)", line)
+        if found:
+            return client, (found.group(1), int(found.group(2)))
+
+
+async def interrupt(process) -> int:
+    """SIGINT to an asyncio subprocess; its exit code."""
+    process.send_signal(signal.SIGINT)
+    return await process.wait()

@@ -1,11 +1,7 @@
 """`python -m netunnel.server` as 1.0.x users run it, and a script that
 exits without closing anything."""
 
-import asyncio
 import json
-import os
-import re
-import signal
 import subprocess
 import textwrap
 
@@ -15,25 +11,20 @@ from netunnel.client import NETunnelClient
 from netunnel.common.exceptions import NETunnelResponseError
 from netunnel.server.server import NETunnelServer
 
-from conftest import echo_through, free_port, run, start_process, this_python, wait_listening
+from conftest import (client_command, echo_through, free_port, interrupt, run, server_command,
+                      this_python)
 
 
 def test_the_server_command_serves_and_stops_on_sigint(echo_port):
     port = free_port()
-    server = start_process([this_python(), "-m", "netunnel.server", "-p", str(port)])
-    try:
-        wait_listening(port, server)
-
+    with server_command(this_python(), port) as server:
         async def main():
             async with NETunnelClient(f"http://127.0.0.1:{port}") as client:
                 tunnel = await client.open_tunnel_to_server("127.0.0.1", echo_port)
                 await echo_through(tunnel.get_entrance_socket(), 10_000)
         run(main())
-    finally:
-        server.send_signal(signal.SIGINT)
-        output, _ = server.communicate(timeout=10)
-    assert server.returncode == 0, output.decode()
-    assert b"stateless mode" in output
+    assert server.returncode == 0, server.output.decode()
+    assert b"stateless mode" in server.output
 
 
 SCRIPT = textwrap.dedent("""
@@ -67,21 +58,13 @@ def test_the_client_command_opens_a_tunnel_as_1_0_x_did(echo_port):
     async def main():
         server = NETunnelServer(port=0)
         await server.start()
-        client = await asyncio.create_subprocess_exec(
-            this_python(), "-m", "netunnel.client", "-s", f"http://127.0.0.1:{server._port}",
-            "--remote-port", str(echo_port), stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT)
+        client, entrance = await client_command(
+            this_python(), "-s", f"http://127.0.0.1:{server._port}",
+            "--remote-port", str(echo_port))
         try:
-            while True:
-                line = (await client.stdout.readline()).decode()
-                assert line, "the client command exited before opening its tunnel"
-                found = re.search(r"Tunnel entrance socket: ([0-9.]+):(\d+)", line)
-                if found:
-                    break
-            await echo_through((found.group(1), int(found.group(2))))
+            await echo_through(entrance)
         finally:
-            client.send_signal(signal.SIGINT)
-            assert await client.wait() == 0
+            assert await interrupt(client) == 0
             await server.stop()
     run(main())
 
@@ -107,57 +90,33 @@ def test_the_stubs_match_the_engine_and_the_package_type_checks(tmp_path):
 
 def test_environment_overrides_reach_the_server_command(echo_port):
     port = free_port()
-    env = {**os.environ, "PYTHONUNBUFFERED": "1",
-           "NETUNNEL_ALLOWED_TUNNEL_DESTINATIONS": json.dumps({"127.0.0.1": str(echo_port)})}
-    server = subprocess.Popen([this_python(), "-m", "netunnel.server", "-p", str(port)],
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
-    try:
-        wait_listening(port, server)
-
+    allowed = {"NETUNNEL_ALLOWED_TUNNEL_DESTINATIONS": json.dumps({"127.0.0.1": str(echo_port)})}
+    with server_command(this_python(), port, env=allowed):
         async def main():
             async with NETunnelClient(f"http://127.0.0.1:{port}") as client:
-                allowed = await client.open_tunnel_to_server("127.0.0.1", echo_port)
-                await echo_through(allowed.get_entrance_socket(), 1000)
+                tunnel = await client.open_tunnel_to_server("127.0.0.1", echo_port)
+                await echo_through(tunnel.get_entrance_socket(), 1000)
                 with pytest.raises(NETunnelResponseError) as refused:
                     await client.open_tunnel_to_server("127.0.0.1", echo_port + 1)
                 assert refused.value.kind == "not_allowed"
         run(main())
-    finally:
-        server.send_signal(signal.SIGINT)
-        server.communicate(timeout=10)
 
 
 def test_a_built_in_plugin_is_named_without_a_dot(echo_port):
     port = free_port()
-    server = start_process([this_python(), "-m", "netunnel.server", "-p", str(port),
-                            "--auth-plugin", "secret",
-                            "--auth-data", json.dumps({"secret": "built-in-secret"})])
-    try:
-        wait_listening(port, server)
-
+    secret = json.dumps({"secret": "built-in-secret"})
+    with server_command(this_python(), port, "--auth-plugin", "secret", "--auth-data", secret):
         async def main():
             with pytest.raises(NETunnelResponseError) as anonymous:
                 async with NETunnelClient(f"http://127.0.0.1:{port}"):
                     pass
             assert anonymous.value.kind == "unauthorized"
             # Our own client command, with the same built-in plugin.
-            client = await asyncio.create_subprocess_exec(
-                this_python(), "-m", "netunnel.client", "-s", f"http://127.0.0.1:{port}",
-                "--remote-port", str(echo_port), "--auth-plugin", "secret",
-                "--auth-data", json.dumps({"secret": "built-in-secret"}),
-                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+            client, entrance = await client_command(
+                this_python(), "-s", f"http://127.0.0.1:{port}", "--remote-port", str(echo_port),
+                "--auth-plugin", "secret", "--auth-data", secret)
             try:
-                while True:
-                    line = (await client.stdout.readline()).decode()
-                    assert line, "the client command exited before opening its tunnel"
-                    found = re.search(r"Tunnel entrance socket: ([0-9.]+):(\d+)", line)
-                    if found:
-                        break
-                await echo_through((found.group(1), int(found.group(2))), 1000)
+                await echo_through(entrance, 1000)
             finally:
-                client.send_signal(signal.SIGINT)
-                await client.wait()
+                await interrupt(client)
         run(main())
-    finally:
-        server.send_signal(signal.SIGINT)
-        server.communicate(timeout=10)
