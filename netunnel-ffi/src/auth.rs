@@ -12,11 +12,10 @@ use futures::future::BoxFuture;
 use netunnel_core::auth::{
     AuthContext, AuthRequest, AuthResponse, ClientAuth, Headers, ServerAuth,
 };
-use netunnel_core::transport::Method;
 use netunnel_core::Error;
 
 use crate::boundary::{call, query, Failure};
-use crate::handle::borrow;
+use crate::handle::{borrow, borrow_mut};
 use crate::result::netunnel_result;
 use crate::runtime::{block_on, runtime};
 use crate::text::{kept, optional, owned, put, required};
@@ -310,7 +309,7 @@ pub unsafe extern "C" fn netunnel_server_options_set_auth(
             ));
         }
         // SAFETY: the caller's contract.
-        let options = unsafe { options.as_mut() }.ok_or_else(|| Failure::null("options"))?;
+        let options = unsafe { borrow_mut(options, "options") }?;
         let plugin = CServerAuth {
             callbacks: table,
             userdata: userdata(userdata_pointer, table.free_userdata),
@@ -346,7 +345,7 @@ pub unsafe extern "C" fn netunnel_client_options_set_auth(
             ));
         }
         // SAFETY: the caller's contract.
-        let options = unsafe { options.as_mut() }.ok_or_else(|| Failure::null("options"))?;
+        let options = unsafe { borrow_mut(options, "options") }?;
         options.transport.auth = Some(Arc::new(CClientAuth {
             callbacks: table,
             userdata: userdata(userdata_pointer, table.free_userdata),
@@ -467,7 +466,7 @@ pub unsafe extern "C" fn netunnel_auth_response_set(
 ) -> netunnel_result {
     call(|| {
         // SAFETY: the caller's contract.
-        let response = unsafe { response.as_mut() }.ok_or_else(|| Failure::null("response"))?;
+        let response = unsafe { borrow_mut(response, "response") }?;
         // SAFETY: the caller's contract.
         let body = unsafe { crate::text::json(body_json, "body_json") }?
             .unwrap_or_else(|| serde_json::json!({}));
@@ -514,12 +513,7 @@ pub unsafe extern "C" fn netunnel_auth_context_request(
         // SAFETY: the caller's contract.
         let context = unsafe { borrow(context, "context") }?;
         // SAFETY: the caller's contract.
-        let method = match unsafe { required(method, "method") }? {
-            "GET" => Method::Get,
-            "POST" => Method::Post,
-            "DELETE" => Method::Delete,
-            other => return Err(Failure::invalid("method", format!("`{other}`"))),
-        };
+        let method = unsafe { crate::text::method(method, "method") }?;
         // SAFETY: the caller's contract.
         let path = unsafe { required(path, "path") }?;
         // SAFETY: the caller's contract.
@@ -577,7 +571,7 @@ pub unsafe extern "C" fn netunnel_headers_add(
 ) -> netunnel_result {
     call(|| {
         // SAFETY: the caller's contract.
-        let headers = unsafe { headers.as_mut() }.ok_or_else(|| Failure::null("headers"))?;
+        let headers = unsafe { borrow_mut(headers, "headers") }?;
         // SAFETY: the caller's contract.
         let name = unsafe { required(name, "name") }?;
         // SAFETY: the caller's contract.

@@ -5,7 +5,6 @@ use std::collections::BTreeMap;
 use std::ffi::c_char;
 
 use netunnel_core::client::Client;
-use netunnel_core::transport::Method;
 
 use crate::boundary::Failure;
 use crate::client::{netunnel_client, with_client};
@@ -57,17 +56,7 @@ pub unsafe extern "C" fn netunnel_client_request(
     // SAFETY: the caller's contract, passed on.
     unsafe {
         answer(client, json, |c| {
-            let method = match required(method, "method")? {
-                "GET" => Method::Get,
-                "POST" => Method::Post,
-                "DELETE" => Method::Delete,
-                other => {
-                    return Err(Failure::invalid(
-                        "method",
-                        format!("`{other}` is not GET, POST or DELETE"),
-                    ))
-                }
-            };
+            let method = crate::text::method(method, "method")?;
             let path = required(path, "path")?;
             if !path.starts_with('/') {
                 return Err(Failure::invalid("path", "must start with `/`"));

@@ -32,6 +32,27 @@ pub(crate) unsafe fn optional<'a>(
         .map_err(|_| Failure::invalid(name, "not UTF-8"))
 }
 
+/// An HTTP method argument: `"GET"`, `"POST"` or `"DELETE"`.
+///
+/// # Safety
+/// As [`required`].
+pub(crate) unsafe fn method(
+    ptr: *const c_char,
+    name: &str,
+) -> Result<netunnel_core::transport::Method, Failure> {
+    use netunnel_core::transport::Method;
+    // SAFETY: the caller's contract.
+    match unsafe { required(ptr, name) }? {
+        "GET" => Ok(Method::Get),
+        "POST" => Ok(Method::Post),
+        "DELETE" => Ok(Method::Delete),
+        other => Err(Failure::invalid(
+            name,
+            format!("`{other}` is not GET, POST or DELETE"),
+        )),
+    }
+}
+
 /// An optional JSON argument: NULL is `None`.
 ///
 /// # Safety
