@@ -168,6 +168,44 @@ async fn tunnels_check_their_health_and_stop_once() {
     server.stop().await;
 }
 
+#[async_std::test]
+async fn a_local_drain_lets_open_connections_finish() {
+    use async_std::io::{ReadExt, WriteExt};
+    let echo = support::echo_server();
+    let server = server().await;
+    let client = client_of(&server).await;
+    let forward = client
+        .open_tunnel_to_server("127.0.0.1", None, "127.0.0.1", echo)
+        .await
+        .unwrap();
+    let entrance = forward.info().entrance.clone();
+    let mut conn = async_std::net::TcpStream::connect((entrance.0.as_str(), entrance.1))
+        .await
+        .unwrap();
+    let mut echoed = [0u8; 4];
+    conn.write_all(b"ping").await.unwrap();
+    deadline(conn.read_exact(&mut echoed)).await.unwrap();
+    let draining = async_std::task::spawn({
+        let forward = forward.clone();
+        async move { forward.drain_local().await }
+    });
+    wait_for("the entrance to close", || {
+        !support::is_listening(entrance.1)
+    })
+    .await;
+    assert!(!forward.is_stopped(), "a connection is still open");
+    conn.write_all(b"pong").await.unwrap();
+    deadline(conn.read_exact(&mut echoed)).await.unwrap();
+    assert_eq!(&echoed, b"pong");
+    drop(conn);
+    deadline(draining).await;
+    assert!(forward.is_stopped());
+    // Here only: the server still has its side.
+    assert_eq!(tunnels_on(&server), vec![forward.info().id]);
+    client.close().await;
+    server.stop().await;
+}
+
 /// Reaches the server, except that websockets whose path contains the given
 /// text never open (the attempt waits forever); counts those attempts.
 struct StuckWebsockets(

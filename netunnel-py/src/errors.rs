@@ -51,7 +51,9 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
 pub(crate) fn to_py(err: Error) -> PyErr {
     let kind = err.kind();
     let message = err.to_string();
+    // Every error answer of a server is a response error, as in 1.0.x.
     let raised = match kind {
+        _ if err.remote_status().is_some() => NETunnelResponseError::new_err(message),
         ErrorKind::ChannelClosed => NETunnelNotConnectedError::new_err(message),
         ErrorKind::Refused
         | ErrorKind::BadRequest

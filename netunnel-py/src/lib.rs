@@ -6,9 +6,11 @@
 use pyo3::prelude::*;
 
 mod client;
+mod config;
 mod errors;
 mod logging;
 mod plugins;
+mod secret;
 mod server;
 mod tunnel;
 
@@ -20,6 +22,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(logging::close_logging, m)?)?;
     m.add("__version__", netunnel_core::VERSION)?;
     errors::register(m)?;
+    secret::register(m)?;
+    m.add_function(wrap_pyfunction!(config::default_config_json, m)?)?;
     m.add_class::<server::Server>()?;
     m.add_class::<client::Client>()?;
     m.add_class::<tunnel::Tunnel>()?;

@@ -13,6 +13,7 @@ use netunnel_core::auth::{
 };
 use netunnel_core::instance::TARGET_AUTH;
 use netunnel_core::Error;
+use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
 use pyo3_async_runtimes::TaskLocals;
@@ -161,7 +162,18 @@ impl ServerAuth for PyServerAuth {
                 .map_err(|err| {
                     // Answered to an API caller: the exception's type only.
                     log::debug!(target: TARGET_AUTH, "get_client_for_peer raised {}", described(&err));
-                    Error::plugin(format!("get_client_for_peer raised {}", kind_of(&err)))
+                    let refused = Python::attach(|py| {
+                        err.is_instance_of::<PyTypeError>(py) || err.is_instance_of::<PyValueError>(py)
+                    });
+                    if refused {
+                        // As 1.0.x: auth_data the plugin does not take is the caller's mistake.
+                        Error::BadRequest(format!(
+                            "the authentication plugin refused the peer's auth_data ({})",
+                            kind_of(&err)
+                        ))
+                    } else {
+                        Error::plugin(format!("get_client_for_peer raised {}", kind_of(&err)))
+                    }
                 })?;
             let client = PyClientAuth {
                 plugin: Arc::new(Plugin {

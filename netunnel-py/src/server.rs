@@ -30,10 +30,10 @@ fn running(server: &Mutex<Option<CoreServer>>) -> Option<CoreServer> {
 impl Server {
     /// Starts a server and returns it once it listens (port 0: any free one).
     /// `auth` is a `NETunnelServerAuth`; its coroutines run on the loop this
-    /// is awaited on.
+    /// is awaited on. `logger` (a `logging.Logger`) gets this server's
+    /// records. With `tls_cert` and `tls_key` (PEM files) it serves HTTPS.
     #[staticmethod]
-    /// `logger` (a `logging.Logger`) gets this server's records.
-    #[pyo3(signature = (host, port, config_path=None, secret_key=None, environment=true, auth=None, logger=None))]
+    #[pyo3(signature = (host, port, config_path=None, secret_key=None, environment=true, auth=None, logger=None, tls_cert=None, tls_key=None))]
     #[allow(clippy::too_many_arguments)] // Python keyword arguments, not a Rust API.
     fn start(
         py: Python<'_>,
@@ -44,6 +44,8 @@ impl Server {
         environment: bool,
         auth: Option<Py<PyAny>>,
         logger: Option<Py<PyAny>>,
+        tls_cert: Option<String>,
+        tls_key: Option<String>,
     ) -> PyResult<Bound<'_, PyAny>> {
         let mut options = ServerOptions::new()
             .host(host)
@@ -57,6 +59,15 @@ impl Server {
         }
         if let Some(key) = secret_key {
             options = options.secret_key(key);
+        }
+        match (tls_cert, tls_key) {
+            (Some(cert), Some(key)) => options = options.tls_files(cert, key),
+            (None, None) => {}
+            _ => {
+                return Err(pyo3::exceptions::PyValueError::new_err(
+                    "tls_cert and tls_key go together",
+                ))
+            }
         }
         pyo3_async_runtimes::async_std::future_into_py(py, async move {
             let server = CoreServer::start(options).await.py()?;

@@ -67,11 +67,16 @@ impl Tunnel {
         })
     }
 
-    /// Stops it here only (the server is not told).
-    fn stop_local<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+    /// Stops it here only (the server is not told); `force` cuts open
+    /// connections, otherwise they finish first.
+    fn stop_local<'py>(&self, py: Python<'py>, force: bool) -> PyResult<Bound<'py, PyAny>> {
         let tunnel = self.tunnel.clone();
         pyo3_async_runtimes::async_std::future_into_py(py, async move {
-            tunnel.stop_local().await;
+            if force {
+                tunnel.stop_local().await;
+            } else {
+                tunnel.drain_local().await;
+            }
             Ok(())
         })
     }

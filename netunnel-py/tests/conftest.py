@@ -39,32 +39,36 @@ def wait_listening(port: int, process=None, timeout=30.0):
     raise AssertionError(f"nothing listens on {port}")
 
 
+# The echo service of `echo_port`, run by a Python of its own.
+_ECHO_SERVICE = """
+import socket, threading
+listener = socket.socket()
+listener.bind(("127.0.0.1", 0))
+listener.listen(64)
+print(listener.getsockname()[1], flush=True)
+def serve(conn):
+    with conn:
+        while True:
+            data = conn.recv(65536)
+            if not data:
+                return
+            conn.sendall(data)
+while True:
+    conn, _ = listener.accept()
+    threading.Thread(target=serve, args=(conn,), daemon=True).start()
+"""
+
+
 @pytest.fixture
 def echo_port():
-    """An echo service on a free port, for the test."""
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(64)
-
-    def serve(conn):
-        with conn:
-            while True:
-                data = conn.recv(65536)
-                if not data:
-                    return
-                conn.sendall(data)
-
-    def accept():
-        while True:
-            try:
-                conn, _ = listener.accept()
-            except OSError:
-                return
-            threading.Thread(target=serve, args=(conn,), daemon=True).start()
-
-    threading.Thread(target=accept, daemon=True).start()
-    yield listener.getsockname()[1]
-    listener.close()
+    """An echo service on a free port, for the test, in another process (so
+    that nothing this process does, holding the GIL included, slows it)."""
+    service = subprocess.Popen([sys.executable, "-c", _ECHO_SERVICE], stdout=subprocess.PIPE)
+    try:
+        yield int(service.stdout.readline())
+    finally:
+        service.kill()
+        service.wait()
 
 
 async def echo_through(address, size=1_000_000):
@@ -133,3 +137,71 @@ async def interrupt(process) -> int:
     """SIGINT to an asyncio subprocess; its exit code."""
     process.send_signal(signal.SIGINT)
     return await process.wait()
+
+
+@contextlib.contextmanager
+def tinyproxy(directory, credentials=None):
+    """A real HTTP proxy (Debian's tinyproxy) on a free port while the block
+    runs, with Basic auth when ``credentials`` (user, password) are given;
+    the block gets its URL."""
+    port = free_port()
+    conf = directory / f"tinyproxy-{port}.conf"
+    lines = [f"Port {port}", "Listen 127.0.0.1", "Timeout 60", "MaxClients 50",
+             "Allow 127.0.0.1", f'LogFile "{directory / f"tinyproxy-{port}.log"}"',
+             "LogLevel Info"]
+    if credentials:
+        lines.append("BasicAuth {} {}".format(*credentials))
+    conf.write_text("\n".join(lines) + "\n")
+    proxy = subprocess.Popen(["tinyproxy", "-d", "-c", str(conf)],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_listening(port, proxy)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proxy.terminate()
+        proxy.wait(timeout=10)
+
+
+@contextlib.contextmanager
+def http_service():
+    """A plain HTTP service answering 200 to every GET while the block runs;
+    the block gets its URL."""
+    import http.server
+
+    class Answer(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"ok")
+
+        def log_message(self, *args):
+            pass
+
+    service = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Answer)
+    threading.Thread(target=service.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{service.server_address[1]}/"
+    finally:
+        service.shutdown()
+        service.server_close()
+
+
+@pytest.fixture
+def pki(tmp_path):
+    """A test CA and a certificate it signed for localhost and 127.0.0.1,
+    made with the openssl command: (ca, cert, key) paths."""
+    def openssl(*args):
+        subprocess.run(["openssl", *args], check=True, capture_output=True)
+
+    ca_key, ca, key, csr, cert = (str(tmp_path / name) for name in
+                                  ("ca.key", "ca.pem", "key.pem", "server.csr", "cert.pem"))
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", ca_key, "-out", ca,
+            "-days", "2", "-subj", "/CN=netunnel test CA")
+    openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", csr,
+            "-subj", "/CN=localhost")
+    extensions = tmp_path / "san.ext"
+    extensions.write_text("subjectAltName=DNS:localhost,IP:127.0.0.1\n")
+    openssl("x509", "-req", "-in", csr, "-CA", ca, "-CAkey", ca_key, "-CAcreateserial",
+            "-out", cert, "-days", "2", "-extfile", str(extensions))
+    return ca, cert, key

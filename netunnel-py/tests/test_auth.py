@@ -48,6 +48,15 @@ def test_a_peer_gets_its_plugin_from_the_server_plugin(tmp_path, echo_port):
         await near.start()
         near_url = f"http://127.0.0.1:{near._port}"
         async with NETunnelClient(near_url, auth_client=TokenClientAuth("near-secret-near-secret-near-secret-n")) as admin:
+            # auth_data the plugin's get_client_for_peer does not take, or
+            # the wrong secret: refused with an answer, no peer kept.
+            far_url = f"http://127.0.0.1:{far._port}"
+            with pytest.raises(NETunnelResponseError) as missing:
+                await admin.register_peer("far", far_url)
+            assert missing.value.kind == "bad_request" and "TypeError" in str(missing.value)
+            with pytest.raises(NETunnelResponseError):
+                await admin.register_peer("far", far_url, {"secret": "guess-guess-guess-guess-guess-guess"})
+            assert await admin.list_peers() == []
             peer_auth = TokenClientAuth("far-secret-far-secret-far-secret-far").dump_object()
             await admin.register_peer("far", f"http://127.0.0.1:{far._port}", peer_auth)
             static = await admin.create_peer_static_tunnel("far", echo_port)

@@ -343,8 +343,18 @@ impl ClientInner {
 
     /// Stops a tunnel locally (no message to the server).
     pub(super) async fn stop_local(&self, tid: u64) -> Option<Arc<tunnel::TunnelState>> {
+        self.end_local(tid, true).await
+    }
+
+    /// Ends tunnel `tid` here only: with `force` its connections close at
+    /// once, without they finish first. `None` when it is not open.
+    pub(super) async fn end_local(
+        &self,
+        tid: u64,
+        force: bool,
+    ) -> Option<Arc<tunnel::TunnelState>> {
         let state = self.tunnels().remove(&tid)?;
-        self.finish_local(&state, true).await;
+        self.finish_local(&state, force).await;
         Some(state)
     }
 

@@ -109,9 +109,21 @@ impl Tunnel {
     /// (NETunnel 1.0.x's `stop(stop_remote_tunnel=False)`); its open
     /// connections close at once.
     pub async fn stop_local(&self) {
+        self.end_local(true).await;
+    }
+
+    /// Like [`Tunnel::stop_local`], without cutting open connections: it takes
+    /// no new connection here and returns once the open ones have ended.
+    pub async fn drain_local(&self) {
+        self.end_local(false).await;
+    }
+
+    async fn end_local(&self, force: bool) {
         if let Some(client) = self.client.upgrade() {
             let instance = client.instance;
-            instance.scope(client.stop_local(self.state.info.id)).await;
+            instance
+                .scope(client.end_local(self.state.info.id, force))
+                .await;
         }
     }
 

@@ -42,7 +42,7 @@ class Tunnel:
         if stop_remote_tunnel:
             await self._native.stop(force)
         else:
-            await self._native.stop_local()
+            await self._native.stop_local(force)
 
     async def join(self) -> None:
         """Waits until the tunnel stopped."""

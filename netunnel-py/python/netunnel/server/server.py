@@ -4,14 +4,21 @@ import logging
 
 from .. import _native
 
+# What the server answers in place of a secret (the proxy's credentials).
+SECRET_STRING = "******"
+
 
 class NETunnelServer:
     """A NETunnel server: ``await start()`` listens on ``host:port`` (with
     ``config_path``, settings, peers and static tunnels persist there), ``await
-    stop()`` closes everything."""
+    stop()`` closes everything. Beyond 1.0.x: with ``tls_cert`` and
+    ``tls_key`` (PEM files) it serves HTTPS itself."""
 
     def __init__(self, config_path=None, host="127.0.0.1", port=4040, logger=None,
-                 auth_server=None, secret_key=None):
+                 auth_server=None, secret_key=None, *, tls_cert=None, tls_key=None):
+        if (tls_cert is None) != (tls_key is None):
+            raise ValueError("tls_cert and tls_key go together")
+        self._tls = (tls_cert, tls_key)
         self._auth_server = auth_server
         self._config_path = config_path
         self._host = host
@@ -25,7 +32,7 @@ class NETunnelServer:
     async def start(self):
         self._native = await _native.Server.start(self._host, self._port, self._config_path,
                                                   self._secret_key, True, self._auth_server,
-                                                  self._user_logger)
+                                                  self._user_logger, *self._tls)
         # As 1.0.x's fixtures read it: the port actually listened on.
         self._port = self._native.port
         self._logger.info("Starting server on %s:%s", self._host, self._port)
@@ -55,7 +62,12 @@ def main(argv=None):
     parser.add_argument("--auth-plugin", help="Plugin to use for authentication")
     parser.add_argument("--auth-data", default="{}",
                         help="A json dump string of the data required by the plugin")
+    parser.add_argument("--tls-cert", help="Serve HTTPS with this certificate chain (PEM); "
+                                           "needs --tls-key")
+    parser.add_argument("--tls-key", help="The private key (PEM) of --tls-cert")
     args = parser.parse_args(argv)
+    if (args.tls_cert is None) != (args.tls_key is None):
+        parser.error("--tls-cert and --tls-key go together")
     logging.basicConfig(level=args.loglevel, format="%(asctime)s %(levelname)s %(message)s")
     logger = logging.getLogger("netunnel_server")
     auth_server = None
@@ -73,7 +85,8 @@ def main(argv=None):
         print("The server is running in stateless mode. Use --config-path to generate a "
               "config file", flush=True)
     server = NETunnelServer(config_path=args.config_path, host=args.hostname, port=args.port,
-                            logger=logger, auth_server=auth_server, secret_key=args.secret_key)
+                            logger=logger, auth_server=auth_server, secret_key=args.secret_key,
+                            tls_cert=args.tls_cert, tls_key=args.tls_key)
 
     async def serve():
         await server.start()
