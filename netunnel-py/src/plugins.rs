@@ -6,6 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use futures::future::BoxFuture;
 use netunnel_core::auth::{
@@ -13,7 +14,7 @@ use netunnel_core::auth::{
 };
 use netunnel_core::instance::TARGET_AUTH;
 use netunnel_core::Error;
-use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::exceptions::{PyTimeoutError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
 use pyo3_async_runtimes::TaskLocals;
@@ -47,9 +48,35 @@ impl Plugin {
                 .call1(pyo3::types::PyTuple::new(py, all)?)?;
             pyo3_async_runtimes::into_future_with_locals(&self.locals, coroutine)
         })?;
-        waiting.await
+        let limit = call_timeout();
+        let rt = netunnel_core::AsyncStdRuntime::shared();
+        match netunnel_core::runtime::timeout(&*rt, limit, waiting).await {
+            Some(result) => result,
+            // Its loop stopped running, or the plugin waits on something that
+            // never comes: the request is answered instead of held forever.
+            None => Err(PyTimeoutError::new_err(format!(
+                "{name} did not finish within {:.1} s (is the event loop the plugin was \
+                 given still running?)",
+                limit.as_secs_f64()
+            ))),
+        }
     }
 }
+
+/// How long one plugin call may take: `NETUNNEL_PLUGIN_TIMEOUT` seconds, or
+/// [`DEFAULT_CALL_TIMEOUT`].
+fn call_timeout() -> Duration {
+    std::env::var("NETUNNEL_PLUGIN_TIMEOUT")
+        .ok()
+        .and_then(|text| text.trim().parse::<f64>().ok())
+        .filter(|seconds| seconds.is_finite() && *seconds > 0.0)
+        .map(Duration::from_secs_f64)
+        .unwrap_or(DEFAULT_CALL_TIMEOUT)
+}
+
+/// The default limit of one plugin call (a client plugin may post to its
+/// server, so it is generous).
+const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The type of a plugin's exception, for logs and answers.
 fn kind_of(err: &PyErr) -> String {

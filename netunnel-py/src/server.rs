@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 use netunnel_core::{Server as CoreServer, ServerOptions};
 use pyo3::prelude::*;
 
-use crate::errors::{IntoPy, NETunnelServerError};
+use crate::errors::NETunnelServerError;
 
 /// A server: `await Server.start(...)`, `port`, `url`, `await stop()`.
 #[pyclass(module = "netunnel._native", frozen)]
@@ -69,12 +69,20 @@ impl Server {
                 ))
             }
         }
+        // Routed before the start, so its records (listening, restored
+        // static tunnels, a failure) reach the logger too.
+        let instance = options.instance().to_string();
+        if let Some(logger) = logger {
+            crate::logging::own(py, instance.clone(), logger)?;
+        }
         pyo3_async_runtimes::async_std::future_into_py(py, async move {
-            let server = CoreServer::start(options).await.py()?;
-            let instance = server.instance().to_string();
-            if let Some(logger) = logger {
-                Python::attach(|py| crate::logging::own(py, instance.clone(), logger))?;
-            }
+            let server = match CoreServer::start(options).await {
+                Ok(server) => server,
+                Err(err) => {
+                    crate::logging::disown(&instance);
+                    return Err(crate::errors::to_py(err));
+                }
+            };
             Ok(Server {
                 port: server.local_addr().port(),
                 url: server.url(),

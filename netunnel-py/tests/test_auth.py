@@ -2,9 +2,12 @@
 client: the JWT-style pair of token_plugins.py, a wrong secret, no plugin,
 and a peer whose plugin the server makes from its stored auth_data."""
 
+import asyncio
+
 import pytest
 
 from netunnel.client import NETunnelClient
+from netunnel.common.auth import NETunnelServerAuth
 from netunnel.common.exceptions import NETunnelError, NETunnelResponseError
 from netunnel.server.server import NETunnelServer
 
@@ -63,4 +66,36 @@ def test_a_peer_gets_its_plugin_from_the_server_plugin(tmp_path, echo_port):
             await echo_through(("127.0.0.1", static["tunnel_local_port"]))
         await near.stop()
         await far.stop()
+    run(main())
+
+
+class _NeverAnswers(NETunnelServerAuth):
+    """A plugin stuck on something that never comes."""
+
+    async def is_authenticated(self, request):
+        await asyncio.Event().wait()
+
+    async def authenticate(self, request):
+        await asyncio.Event().wait()
+
+    async def get_client_for_peer(self, **auth_data):
+        raise NotImplementedError
+
+
+def test_a_plugin_call_that_never_finishes_is_cut_off(monkeypatch):
+    # The default limit is 60 s; shrunk here.
+    monkeypatch.setenv("NETUNNEL_PLUGIN_TIMEOUT", "0.3")
+
+    async def main():
+        server = NETunnelServer(port=0, auth_server=_NeverAnswers())
+        await server.start()
+        url = f"http://127.0.0.1:{server._port}"
+        for _ in range(2):
+            started = asyncio.get_running_loop().time()
+            with pytest.raises(NETunnelResponseError) as refused:
+                async with NETunnelClient(url):
+                    pass
+            assert refused.value.kind == "unauthorized"
+            assert asyncio.get_running_loop().time() - started < 10
+        await server.stop()
     run(main())

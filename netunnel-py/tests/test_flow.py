@@ -207,6 +207,8 @@ def test_each_object_logs_to_the_logger_it_was_given(echo_port):
         await server.stop()
     run(main())
     assert any("Starting server" in m for m in server_kept.messages), server_kept.messages
+    # The engine's records from during the start reach it too.
+    assert any("No configuration file" in m for m in server_kept.messages), server_kept.messages
     assert any("connected to" in m for m in mine_kept.messages), mine_kept.messages
     # Each client's channel is in its own log only.
     assert any("channel 1" in m for m in mine_kept.messages), mine_kept.messages

@@ -18,7 +18,6 @@ use crate::instance::{record, Instance, InstanceKind, TARGET_SERVER};
 
 /// How a [`Server`] is set up. Every setting has the default NETunnel 1.0.x
 /// has: `127.0.0.1:4040`, stateless, no TLS, no authentication, 20 s heartbeat.
-#[derive(Clone)]
 pub struct ServerOptions {
     host: String,
     port: u16,
@@ -29,6 +28,26 @@ pub struct ServerOptions {
     heartbeat: Heartbeat,
     environment: bool,
     runtime: Option<RuntimeRef>,
+    instance: Instance,
+}
+
+impl Clone for ServerOptions {
+    /// The same settings, for another server: the clone's records carry an
+    /// instance of its own.
+    fn clone(&self) -> Self {
+        ServerOptions {
+            host: self.host.clone(),
+            port: self.port,
+            config_path: self.config_path.clone(),
+            secret_key: self.secret_key.clone(),
+            tls: self.tls.clone(),
+            auth: self.auth.clone(),
+            heartbeat: self.heartbeat,
+            environment: self.environment,
+            runtime: self.runtime.clone(),
+            instance: Instance::new(InstanceKind::Server),
+        }
+    }
 }
 
 impl std::fmt::Debug for ServerOptions {
@@ -59,6 +78,7 @@ impl Default for ServerOptions {
             heartbeat: Heartbeat::default(),
             environment: true,
             runtime: None,
+            instance: Instance::new(InstanceKind::Server),
         }
     }
 }
@@ -67,6 +87,13 @@ impl ServerOptions {
     /// The defaults (see [`ServerOptions`]).
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// What the records of the server started with these options will carry
+    /// as their `instance` key ([`Server::instance`]). Known before the start,
+    /// so that a binding can route the start-up records to the right logger.
+    pub fn instance(&self) -> Instance {
+        self.instance
     }
 
     /// The address to listen on.
@@ -166,7 +193,7 @@ impl Server {
     /// Opens the configuration, listens, restores the static tunnels of the
     /// configured peers, and returns once all of that is done.
     pub async fn start(options: ServerOptions) -> Result<Server> {
-        let instance = Instance::new(InstanceKind::Server);
+        let instance = options.instance;
         instance.scope(Self::start_as(instance, options)).await
     }
 
