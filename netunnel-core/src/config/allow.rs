@@ -2,13 +2,20 @@
 
 use std::collections::BTreeMap;
 
+use std::net::IpAddr;
+
 use serde::{Deserialize, Serialize};
 
+use super::address::{self, Requested};
 use crate::error::{Error, Result};
 
-/// Maps an address to a comma-separated list of ports, or `*` for every port.
-/// Addresses are compared as strings with what the client asks for, as NETunnel
-/// 1.0.x does; an empty list allows nothing.
+/// Maps an address to a comma-separated list of ports, or `*` for every port;
+/// an empty list allows nothing. A key allows the address written exactly as
+/// it, as NETunnel 1.0.x's keys do (`"127.0.0.1"` allows `127.0.0.1`, not
+/// `::ffff:127.0.0.1` nor `localhost`). A key that is a CIDR range
+/// (`"10.0.0.0/8"`, `"::1/128"`) allows every host address it covers,
+/// however the client wrote it (`"[::1]"`, `"::ffff:10.0.0.1"`), and a name
+/// whose every address it covers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct AllowList(pub BTreeMap<String, String>);
@@ -24,7 +31,8 @@ impl Default for AllowList {
 
 impl AllowList {
     /// `Ok` when `address:port` is allowed as a destination, else
-    /// [`Error::NotAllowed`] saying why.
+    /// [`Error::NotAllowed`] saying why. Names are not resolved here: see
+    /// the server's destination check for that.
     pub fn check(&self, address: &str, port: u16) -> Result<()> {
         self.check_as(address, port, "destination")
     }
@@ -32,22 +40,124 @@ impl AllowList {
     /// Like [`AllowList::check`], for `what` (`destination` or `entrance`);
     /// port 0 ("any free port") is allowed only by `*`.
     pub fn check_as(&self, address: &str, port: u16, what: &str) -> Result<()> {
-        let Some(ports) = self.0.get(address) else {
-            return Err(Error::NotAllowed(format!(
-                "Address {address} is not allowed as a tunnel {what}"
-            )));
-        };
-        let port_text = port.to_string();
-        let allowed = ports
-            .split(',')
-            .map(str::trim)
-            .any(|entry| entry == "*" || entry == port_text);
-        if allowed {
-            Ok(())
-        } else {
-            Err(Error::NotAllowed(format!(
+        if self.allows_text(address, port) {
+            return Ok(());
+        }
+        if let Ok(Requested::Ip(ip)) = address::parse(address) {
+            if self.allows_ip(ip, port) {
+                return Ok(());
+            }
+        }
+        Err(self.refusal(address, port, what))
+    }
+
+    /// The refusal of `address:port` as a tunnel `what`, in 1.0.x's words.
+    pub fn refusal(&self, address: &str, port: u16, what: &str) -> Error {
+        if self.0.contains_key(address) {
+            Error::NotAllowed(format!(
                 "Port {address}:{port} is not allowed as a tunnel {what}"
-            )))
+            ))
+        } else {
+            Error::NotAllowed(format!(
+                "Address {address} is not allowed as a tunnel {what}"
+            ))
+        }
+    }
+
+    /// Whether the entry written exactly as `text` allows `port` (NETunnel
+    /// 1.0.x's rule).
+    pub fn allows_text(&self, text: &str, port: u16) -> bool {
+        self.0
+            .get(text)
+            .is_some_and(|ports| ports_allow(ports, port))
+    }
+
+    /// Whether a CIDR range entry covering `ip` allows `port`. Only host
+    /// addresses match this way: `0.0.0.0`, `::`, broadcast and multicast
+    /// only by an entry written as that very text.
+    pub fn allows_ip(&self, ip: IpAddr, port: u16) -> bool {
+        let ip = address::canonical(ip);
+        address::is_host(ip)
+            && self.0.iter().any(|(key, ports)| {
+                Range::parse(key).is_some_and(|range| range.contains(ip))
+                    && ports_allow(ports, port)
+            })
+    }
+
+    /// Checks every entry: a key with a `/` must be a CIDR range, and each
+    /// port must be `*` or a number from 0 to 65535.
+    pub fn validate(&self) -> std::result::Result<(), String> {
+        for (key, ports) in &self.0 {
+            if key.contains('/') && Range::parse(key).is_none() {
+                return Err(format!(
+                    "`{key}` is not a CIDR range (such as \"10.0.0.0/8\" or \"fd00::/8\")"
+                ));
+            }
+            for entry in ports.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+                if entry != "*" && entry.parse::<u16>().is_err() {
+                    return Err(format!(
+                        "`{key}`: `{entry}` is not a port (a number from 0 to 65535, or *)"
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn ports_allow(ports: &str, port: u16) -> bool {
+    let port_text = port.to_string();
+    ports
+        .split(',')
+        .map(str::trim)
+        .any(|entry| entry == "*" || entry == port_text)
+}
+
+/// An entry that is a CIDR range: `address/prefix`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Range {
+    network: IpAddr,
+    prefix: u8,
+}
+
+impl Range {
+    /// `None` for a key that is not a CIDR range (an exact-text key).
+    fn parse(key: &str) -> Option<Range> {
+        let (address_text, prefix) = key.split_once('/')?;
+        let network = match address::parse(address_text) {
+            // The mapped form of an IPv4 range is an IPv4 range.
+            Ok(Requested::Ip(network)) if address_text.parse::<IpAddr>().is_ok() => network,
+            _ => return None,
+        };
+        let written_bits = if address_text.contains(':') { 128 } else { 32 };
+        // Digits only: no sign, no spaces, no leading `+`.
+        if prefix.is_empty() || !prefix.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        let written = prefix.parse::<u8>().ok().filter(|p| *p <= written_bits)?;
+        let prefix = match (written_bits, network) {
+            // `::ffff:10.0.0.0/104` is `10.0.0.0/8`.
+            (128, IpAddr::V4(_)) => written.checked_sub(96)?,
+            _ => written,
+        };
+        Some(Range { network, prefix })
+    }
+
+    fn contains(&self, ip: IpAddr) -> bool {
+        match (self.network, ip) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => {
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u32::from(net) & mask == u32::from(ip) & mask
+            }
+            (IpAddr::V6(net), IpAddr::V6(ip)) => {
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u128::from(net) & mask == u128::from(ip) & mask
+            }
+            _ => false,
         }
     }
 }
@@ -70,6 +180,83 @@ mod tests {
         assert!(list("127.0.0.1", "*").check("127.0.0.1", 1).is_ok());
         assert!(list("127.0.0.1", "*").check("10.0.0.1", 22).is_err());
         assert!(AllowList(BTreeMap::new()).check("127.0.0.1", 22).is_err());
+    }
+
+    #[test]
+    fn ranges_and_addresses_cover_what_they_should() {
+        let rules = AllowList(
+            [
+                ("10.0.0.0/8".to_string(), "22".to_string()),
+                ("::1/128".to_string(), "*".to_string()),
+                ("192.168.1.1".to_string(), "*".to_string()),
+                ("fd00::/16".to_string(), "443".to_string()),
+                ("0.0.0.0/0".to_string(), "5".to_string()),
+            ]
+            .into(),
+        );
+        assert!(rules.check("10.1.2.3", 22).is_ok());
+        assert!(rules.check("10.1.2.3", 23).is_err());
+        assert!(rules.check("::ffff:10.1.2.3", 22).is_ok());
+        assert!(rules.check("11.0.0.1", 22).is_err());
+        assert!(rules.check("[::1]", 80).is_ok());
+        // An exact key stays exact text.
+        assert!(rules.check("192.168.1.1", 80).is_ok());
+        assert!(rules.check("::ffff:192.168.1.1", 80).is_err());
+        assert!(rules.check("fd00:1::9", 443).is_ok());
+        assert!(rules.check("fd01::9", 443).is_err());
+        // Everything by range, but never "this host" or broadcast.
+        assert!(rules.check("192.0.2.1", 5).is_ok());
+        assert!(rules.check("0.0.0.0", 5).is_err());
+        assert!(rules.check("255.255.255.255", 5).is_err());
+        // Names are not resolved by the list.
+        assert!(rules.check("localhost", 22).is_err());
+        assert!(rules.validate().is_ok());
+    }
+
+    #[test]
+    fn other_spellings_of_an_allowed_address_are_not_allowed() {
+        let rules = list("127.0.0.1", "*");
+        for text in [
+            "127.1",
+            "0177.0.0.1",
+            "0x7f.0.0.1",
+            "2130706433",
+            "127.0.0.01",
+            "127.0.0.1.",
+            "localhost",
+            "0.0.0.0",
+            "::",
+            "[::1]",
+            "::ffff:127.0.0.1",
+        ] {
+            assert!(rules.check(text, 22).is_err(), "{text} was allowed");
+        }
+        let range = list("127.0.0.1/32", "*");
+        assert!(
+            range.check("::ffff:127.0.0.1", 22).is_ok(),
+            "the same address"
+        );
+        assert!(range.check("127.1", 22).is_err());
+    }
+
+    #[test]
+    fn malformed_entries_are_configuration_errors() {
+        for (key, ports) in [
+            ("10.0.0.0/33", "22"),
+            ("10.0.0.0/-1", "22"),
+            ("10.0.0.0/", "22"),
+            ("10.0.0/8", "22"),
+            ("[::1]/128", "22"),
+            ("::ffff:10.0.0.0/95", "22"),
+            ("db/8", "22"),
+            ("10.0.0.0/8", "22-25"),
+            ("127.0.0.1", "65536"),
+            ("127.0.0.1", "ssh"),
+        ] {
+            assert!(list(key, ports).validate().is_err(), "{key}: {ports}");
+        }
+        assert!(list("127.0.0.1", "").validate().is_ok());
+        assert!(list("127.0.0.1", "22, 443").validate().is_ok());
     }
 
     #[test]

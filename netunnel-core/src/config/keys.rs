@@ -32,10 +32,12 @@ pub fn defaults() -> Map<String, Value> {
 }
 
 fn allow_list(value: &Value) -> Result<AllowList, String> {
-    serde_json::from_value::<AllowList>(value.clone()).map_err(|_| {
-        "must map addresses to port lists, e.g. {\"127.0.0.1\": \"22, 443\"} or {\"127.0.0.1\": \"*\"}"
+    let list = serde_json::from_value::<AllowList>(value.clone()).map_err(|_| {
+        "must map addresses to port lists, e.g. {\"127.0.0.1\": \"22, 443\"} or {\"10.0.0.0/8\": \"*\"}"
             .to_string()
-    })
+    })?;
+    list.validate()?;
+    Ok(list)
 }
 
 /// Checks the type of a known key; `Ok` for unknown keys (they are kept as is).

@@ -1,6 +1,7 @@
 //! The server's configuration: a JSON file compatible with NETunnel 1.0.x,
 //! merged over defaults, written back atomically after every change.
 
+pub mod address;
 mod allow;
 mod atomic;
 mod keys;

@@ -1,6 +1,7 @@
 //! The server's state machine: channels, their tunnels, and the rules that
 //! govern them. The HTTP layer (frontend) maps routes onto these methods.
 
+mod destination;
 mod proxy_settings;
 mod tunnels;
 

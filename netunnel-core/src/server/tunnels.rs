@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use futures::future::BoxFuture;
 
-use super::{ServerChannel, ServerCore, CONNECT_GRACE};
+use super::{destination, ServerChannel, ServerCore, CONNECT_GRACE};
 use crate::channel::Channel;
 use crate::error::{Error, Result};
 use crate::instance::{record, TARGET_SERVER};
@@ -49,9 +49,15 @@ impl ServerCore {
                 exit_port,
                 ..
             } => {
-                self.store
-                    .allowed_destinations()
-                    .check(&exit_address, exit_port)?;
+                let rules = self.store.allowed_destinations();
+                let addresses = destination::permitted(
+                    &*self.rt,
+                    Some(&rules),
+                    &exit_address,
+                    exit_port,
+                    "destination",
+                )
+                .await?;
                 let tunnel_id = entry.next_tunnel.fetch_add(1, Ordering::Relaxed);
                 record!(
                     info,
@@ -59,7 +65,7 @@ impl ServerCore {
                     "channel {cid}: tunnel {tunnel_id} to {exit_address}:{exit_port}"
                 );
                 let reuse = crate::wire::is_ours(&entry.client_version);
-                let exit = Exit::new(Arc::clone(&self.rt), exit_address, exit_port, None, reuse);
+                let exit = Exit::pinned(Arc::clone(&self.rt), &addresses, exit_port, None, reuse);
                 entry.tunnels().insert(tunnel_id, TunnelEnd::Exit(exit));
                 Ok(TunnelCreated {
                     tunnel_id,
@@ -71,13 +77,24 @@ impl ServerCore {
                 entrance_port,
                 ..
             } => {
-                if let Some(allowed) = self.store.allowed_entrances() {
-                    allowed.check_as(&entrance_address, entrance_port.unwrap_or(0), "entrance")?;
-                }
+                let rules = self.store.allowed_entrances();
+                let addresses = destination::permitted(
+                    &*self.rt,
+                    rules.as_ref(),
+                    &entrance_address,
+                    entrance_port.unwrap_or(0),
+                    "entrance",
+                )
+                .await?;
                 let control = self.connected_control(&entry).await?;
+                // The first address checked: a name is not resolved again.
+                let bind = addresses
+                    .first()
+                    .map(ToString::to_string)
+                    .unwrap_or_else(|| entrance_address.clone());
                 let listener = self
                     .rt
-                    .listen(entrance_address.clone(), entrance_port.unwrap_or(0))
+                    .listen(bind, entrance_port.unwrap_or(0))
                     .await
                     .map_err(|err| {
                         Error::BadRequest(format!(

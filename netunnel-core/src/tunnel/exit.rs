@@ -20,7 +20,8 @@ const CLOSE_GRACE: Duration = Duration::from_secs(2);
 /// The exit side of one tunnel.
 pub(crate) struct Exit {
     rt: RuntimeRef,
-    host: String,
+    /// Tried in order for each connection.
+    hosts: Vec<String>,
     port: u16,
     heartbeat: Option<Heartbeat>,
     reuse: bool,
@@ -32,7 +33,7 @@ pub(crate) struct Exit {
 
 impl std::fmt::Debug for Exit {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Exit({}:{})", self.host, self.port)
+        write!(f, "{}:{}", self.hosts.join("|"), self.port)
     }
 }
 
@@ -47,9 +48,32 @@ impl Exit {
         heartbeat: Option<Heartbeat>,
         reuse: bool,
     ) -> Arc<Exit> {
+        Self::to_hosts(rt, vec![host], port, heartbeat, reuse)
+    }
+
+    /// An exit that connects to exactly these addresses (tried in order),
+    /// never resolving a name: what the destination rules checked.
+    pub(crate) fn pinned(
+        rt: RuntimeRef,
+        addresses: &[std::net::IpAddr],
+        port: u16,
+        heartbeat: Option<Heartbeat>,
+        reuse: bool,
+    ) -> Arc<Exit> {
+        let hosts = addresses.iter().map(ToString::to_string).collect();
+        Self::to_hosts(rt, hosts, port, heartbeat, reuse)
+    }
+
+    fn to_hosts(
+        rt: RuntimeRef,
+        hosts: Vec<String>,
+        port: u16,
+        heartbeat: Option<Heartbeat>,
+        reuse: bool,
+    ) -> Arc<Exit> {
         Arc::new(Exit {
             rt,
-            host,
+            hosts,
             port,
             heartbeat,
             reuse,
@@ -78,19 +102,9 @@ impl Exit {
             if !self.wait_for_start(&mut ws).await {
                 return;
             }
-            let tcp = match self.rt.connect(self.host.clone(), self.port).await {
-                Ok(tcp) => tcp,
-                Err(err) => {
-                    record!(
-                        debug,
-                        TARGET_TUNNEL,
-                        "tunnel exit cannot connect to {}:{}: {err}",
-                        self.host,
-                        self.port
-                    );
-                    let _ = timeout(&*self.rt, CLOSE_GRACE, ws.close(None)).await;
-                    return;
-                }
+            let Some(tcp) = self.connect().await else {
+                let _ = timeout(&*self.rt, CLOSE_GRACE, ws.close(None)).await;
+                return;
             };
             let stop = self.stop.wait();
             match pump(&*self.rt, ws, tcp, self.heartbeat, stop, self.reuse).await {
@@ -130,9 +144,8 @@ impl Exit {
                     record!(
                         debug,
                         TARGET_TUNNEL,
-                        "tunnel exit to {}:{}: a {} frame before `pasten`; closing the websocket",
-                        self.host,
-                        self.port,
+                        "tunnel exit to {:?}: a {} frame before `pasten`; closing the websocket",
+                        self,
                         idle::kind(&frame)
                     );
                     let _ = timeout(&*self.rt, CLOSE_GRACE, ws.close(None)).await;
@@ -140,6 +153,22 @@ impl Exit {
                 }
             }
         }
+    }
+
+    /// A connection to the first of the hosts that accepts one.
+    async fn connect(&self) -> Option<crate::runtime::BoxConn> {
+        for host in &self.hosts {
+            match self.rt.connect(host.clone(), self.port).await {
+                Ok(tcp) => return Some(tcp),
+                Err(err) => record!(
+                    debug,
+                    TARGET_TUNNEL,
+                    "tunnel exit cannot connect to {host}:{}: {err}",
+                    self.port
+                ),
+            }
+        }
+        None
     }
 
     /// Closes every connection of this exit.
