@@ -64,6 +64,21 @@ pub fn is_host(ip: IpAddr) -> bool {
     }
 }
 
+/// Whether `v6` carries an IPv4 address that a translator may reach:
+/// IPv4-compatible (`::a.b.c.d`), SIIT (`::ffff:0:a.b.c.d`), NAT64
+/// (`64:ff9b::/96`, `64:ff9b:1::/48`) or 6to4 (`2002::/16`). Ranges never
+/// match these (only a key written as that very text does), so an IPv6
+/// spelling cannot reach an IPv4 host the IPv4 rules refuse.
+pub fn embeds_ipv4(v6: std::net::Ipv6Addr) -> bool {
+    let s = v6.segments();
+    let compatible = s[..6] == [0; 6] && !(v6.is_unspecified() || v6.is_loopback());
+    let siit = s[..4] == [0; 4] && s[4] == 0xffff && s[5] == 0;
+    let nat64 = s[..6] == [0x64, 0xff9b, 0, 0, 0, 0];
+    let nat64_local = s[0] == 0x64 && s[1] == 0xff9b && s[2] == 1;
+    let six_to_four = s[0] == 0x2002;
+    compatible || siit || nat64 || nat64_local || six_to_four
+}
+
 fn check_name(text: &str) -> Result<()> {
     let bad = |why: &str| {
         Err(Error::BadRequest(format!(
@@ -76,11 +91,14 @@ fn check_name(text: &str) -> Result<()> {
     if text.len() > MAX_NAME {
         return bad("a host name has at most 253 characters");
     }
+    // `_` is not in DNS host names, but in container names (`app_db_1`).
     if !text
         .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.' || b == b'_')
     {
-        return bad("a host name has letters, digits, `-` and `.` only (IPv6 goes in brackets)");
+        return bad(
+            "a host name has letters, digits, `-`, `_` and `.` only (IPv6 goes in brackets)",
+        );
     }
     let name = text.strip_suffix('.').unwrap_or(text);
     let labels: Vec<&str> = name.split('.').collect();
@@ -132,6 +150,10 @@ mod tests {
             Requested::Name("localhost.".into())
         );
         assert_eq!(parse("a-1.b2").unwrap(), Requested::Name("a-1.b2".into()));
+        assert_eq!(
+            parse("app_db_1").unwrap(),
+            Requested::Name("app_db_1".into())
+        );
     }
 
     #[test]
@@ -172,6 +194,22 @@ mod tests {
             long_name.as_str(),
         ] {
             assert!(parse(text).is_err(), "{text:?} was accepted");
+        }
+    }
+
+    #[test]
+    fn ipv6_forms_that_carry_ipv4_are_known() {
+        for text in [
+            "::127.0.0.1",
+            "::ffff:0:127.0.0.1",
+            "64:ff9b::7f00:1",
+            "64:ff9b:1::7f00:1",
+            "2002:7f00:1::1",
+        ] {
+            assert!(embeds_ipv4(text.parse().unwrap()), "{text}");
+        }
+        for text in ["::1", "::", "fd00::1", "2001:db8::1"] {
+            assert!(!embeds_ipv4(text.parse().unwrap()), "{text}");
         }
     }
 

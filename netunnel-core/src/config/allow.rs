@@ -77,26 +77,49 @@ impl AllowList {
     /// only by an entry written as that very text.
     pub fn allows_ip(&self, ip: IpAddr, port: u16) -> bool {
         let ip = address::canonical(ip);
+        let carries_ipv4 = matches!(ip, IpAddr::V6(v6) if address::embeds_ipv4(v6));
         address::is_host(ip)
+            && !carries_ipv4
             && self.0.iter().any(|(key, ports)| {
                 Range::parse(key).is_some_and(|range| range.contains(ip))
                     && ports_allow(ports, port)
             })
     }
 
-    /// Checks every entry: a key with a `/` must be a CIDR range, and each
-    /// port must be `*` or a number from 0 to 65535.
+    /// Whether some CIDR range entry allows `port` (else no name needs to be
+    /// resolved to know it is refused).
+    pub fn has_range_for(&self, port: u16) -> bool {
+        self.0
+            .iter()
+            .any(|(key, ports)| Range::parse(key).is_some() && ports_allow(ports, port))
+    }
+
+    /// Checks every entry: a key with a `/` must be a CIDR range whose
+    /// address has no bits set past its prefix (`10.0.0.0/8`, not
+    /// `10.0.0.1/8`), and each port must be `*` or a number from 1 to 65535
+    /// written plainly (no sign, no leading zero).
     pub fn validate(&self) -> std::result::Result<(), String> {
         for (key, ports) in &self.0 {
-            if key.contains('/') && Range::parse(key).is_none() {
-                return Err(format!(
-                    "`{key}` is not a CIDR range (such as \"10.0.0.0/8\" or \"fd00::/8\")"
-                ));
+            if key.contains('/') {
+                match Range::parse(key) {
+                    None => {
+                        return Err(format!(
+                            "`{key}` is not a CIDR range (such as \"10.0.0.0/8\" or \"fd00::/8\")"
+                        ))
+                    }
+                    Some(range) if !range.is_network() => {
+                        return Err(format!(
+                            "`{key}` has address bits set past its prefix length (write the network address)"
+                        ))
+                    }
+                    Some(_) => {}
+                }
             }
             for entry in ports.split(',').map(str::trim).filter(|e| !e.is_empty()) {
-                if entry != "*" && entry.parse::<u16>().is_err() {
+                let plain = entry.bytes().all(|b| b.is_ascii_digit()) && !entry.starts_with('0');
+                if entry != "*" && !(plain && entry.parse::<u16>().is_ok()) {
                     return Err(format!(
-                        "`{key}`: `{entry}` is not a port (a number from 0 to 65535, or *)"
+                        "`{key}`: `{entry}` is not a port (a number from 1 to 65535, or * for any)"
                     ));
                 }
             }
@@ -143,23 +166,37 @@ impl Range {
         Some(Range { network, prefix })
     }
 
+    /// Whether no address bit is set past the prefix.
+    fn is_network(&self) -> bool {
+        match self.network {
+            IpAddr::V4(net) => u32::from(net) & !mask_v4(self.prefix) == 0,
+            IpAddr::V6(net) => u128::from(net) & !mask_v6(self.prefix) == 0,
+        }
+    }
+
     fn contains(&self, ip: IpAddr) -> bool {
         match (self.network, ip) {
             (IpAddr::V4(net), IpAddr::V4(ip)) => {
-                let mask = u32::MAX
-                    .checked_shl(32 - u32::from(self.prefix))
-                    .unwrap_or(0);
+                let mask = mask_v4(self.prefix);
                 u32::from(net) & mask == u32::from(ip) & mask
             }
             (IpAddr::V6(net), IpAddr::V6(ip)) => {
-                let mask = u128::MAX
-                    .checked_shl(128 - u32::from(self.prefix))
-                    .unwrap_or(0);
+                let mask = mask_v6(self.prefix);
                 u128::from(net) & mask == u128::from(ip) & mask
             }
             _ => false,
         }
     }
+}
+
+/// The first `prefix` bits set (`prefix` at most 32).
+fn mask_v4(prefix: u8) -> u32 {
+    u32::MAX.checked_shl(32 - u32::from(prefix)).unwrap_or(0)
+}
+
+/// The first `prefix` bits set (`prefix` at most 128).
+fn mask_v6(prefix: u8) -> u128 {
+    u128::MAX.checked_shl(128 - u32::from(prefix)).unwrap_or(0)
 }
 
 #[cfg(test)]
@@ -191,6 +228,7 @@ mod tests {
                 ("192.168.1.1".to_string(), "*".to_string()),
                 ("fd00::/16".to_string(), "443".to_string()),
                 ("0.0.0.0/0".to_string(), "5".to_string()),
+                ("::/0".to_string(), "7".to_string()),
             ]
             .into(),
         );
@@ -208,6 +246,16 @@ mod tests {
         assert!(rules.check("192.0.2.1", 5).is_ok());
         assert!(rules.check("0.0.0.0", 5).is_err());
         assert!(rules.check("255.255.255.255", 5).is_err());
+        // IPv6 spellings that carry an IPv4 address match no range.
+        assert!(rules.check("2001:db8::1", 7).is_ok());
+        for text in [
+            "::10.1.2.3",
+            "64:ff9b::a01:203",
+            "2002:a01:203::1",
+            "::ffff:0:10.1.2.3",
+        ] {
+            assert!(rules.check(text, 7).is_err(), "{text}");
+        }
         // Names are not resolved by the list.
         assert!(rules.check("localhost", 22).is_err());
         assert!(rules.validate().is_ok());
@@ -250,12 +298,19 @@ mod tests {
             ("::ffff:10.0.0.0/95", "22"),
             ("db/8", "22"),
             ("10.0.0.0/8", "22-25"),
+            ("10.0.0.1/8", "22"),
+            ("127.0.0.1/0", "22"),
             ("127.0.0.1", "65536"),
             ("127.0.0.1", "ssh"),
+            ("127.0.0.1", "022"),
+            ("127.0.0.1", "+22"),
+            ("127.0.0.1", "0"),
         ] {
             assert!(list(key, ports).validate().is_err(), "{key}: {ports}");
         }
         assert!(list("127.0.0.1", "").validate().is_ok());
+        assert!(list("0.0.0.0/0", "*").validate().is_ok());
+        assert!(list("127.0.0.1/32", "22").validate().is_ok());
         assert!(list("127.0.0.1", "22, 443").validate().is_ok());
     }
 

@@ -92,8 +92,13 @@ pub fn validate(key: &str, value: &Value) -> Result<(), String> {
 }
 
 /// Parses a validated allow-list value.
+/// The list stored under a key: `None` when absent (or null); a list that
+/// does not read (stored past validation) allows nothing rather than anything.
 pub(super) fn parse_allow_list(value: Option<&Value>) -> Option<AllowList> {
-    value.and_then(|value| allow_list(value).ok())
+    match value {
+        None | Some(Value::Null) => None,
+        Some(value) => Some(allow_list(value).unwrap_or_else(|_| AllowList(Default::default()))),
+    }
 }
 
 /// Parses `"20000-20999"`.

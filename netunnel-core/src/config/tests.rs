@@ -254,3 +254,21 @@ fn what_we_write_is_aes_gcm_and_reset_restores_defaults() {
         .unwrap()
         .starts_with("gAAAAA"));
 }
+
+#[test]
+fn an_unreadable_allow_list_allows_nothing() {
+    let store = ConfigStore::open(None, Some(KEY), &no_env).unwrap();
+    assert!(store.allowed_entrances().is_none(), "absent: any entrance");
+    // Stored past validation (through `update`): read as allowing nothing.
+    store
+        .update(|values, _| {
+            values.insert(
+                "allowed_tunnel_entrances".into(),
+                json!({"10.0.0.0/33": "*"}),
+            );
+        })
+        .unwrap();
+    let entrances = store.allowed_entrances().expect("present");
+    assert!(entrances.check_as("10.0.0.1", 22, "entrance").is_err());
+    assert!(entrances.check_as("127.0.0.1", 22, "entrance").is_err());
+}

@@ -167,6 +167,7 @@ impl ServerCore {
 
     /// Replaces the allow-list of forward tunnel destinations (and saves it).
     pub async fn set_allowed_tunnel_destinations(&self, allowed: AllowList) -> Result<()> {
+        allowed.validate().map_err(Error::BadRequest)?;
         let value = serde_json::to_value(allowed).map_err(|err| Error::Config(err.to_string()))?;
         self.store
             .update_unblocked(&*self.rt, |values, _| {

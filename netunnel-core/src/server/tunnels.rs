@@ -35,6 +35,18 @@ impl SpareSource for AskClient {
     }
 }
 
+/// ` (10.0.0.5, 10.0.0.6)`: the addresses a name was pinned to, for the log;
+/// empty when the address was one already.
+fn pinned_note(requested: &str, addresses: &[std::net::IpAddr]) -> String {
+    match addresses {
+        [one] if one.to_string() == requested => String::new(),
+        _ => {
+            let list: Vec<String> = addresses.iter().map(ToString::to_string).collect();
+            format!(" ({})", list.join(", "))
+        }
+    }
+}
+
 impl ServerCore {
     /// `POST /channels/{cid}/tunnels`.
     pub async fn create_tunnel(
@@ -62,7 +74,8 @@ impl ServerCore {
                 record!(
                     info,
                     TARGET_SERVER,
-                    "channel {cid}: tunnel {tunnel_id} to {exit_address}:{exit_port}"
+                    "channel {cid}: tunnel {tunnel_id} to {exit_address}:{exit_port}{}",
+                    pinned_note(&exit_address, &addresses)
                 );
                 let reuse = crate::wire::is_ours(&entry.client_version);
                 let exit = Exit::pinned(Arc::clone(&self.rt), &addresses, exit_port, None, reuse);

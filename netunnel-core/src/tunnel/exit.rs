@@ -16,6 +16,8 @@ use crate::ws::{next_frame, Heartbeat, WebSocket};
 
 /// How long we try to deliver a close frame before dropping a websocket.
 const CLOSE_GRACE: Duration = Duration::from_secs(2);
+/// How long one of several addresses may take to accept a connection.
+const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The exit side of one tunnel.
 pub(crate) struct Exit {
@@ -157,8 +159,18 @@ impl Exit {
 
     /// A connection to the first of the hosts that accepts one.
     async fn connect(&self) -> Option<crate::runtime::BoxConn> {
-        for host in &self.hosts {
-            match self.rt.connect(host.clone(), self.port).await {
+        for (i, host) in self.hosts.iter().enumerate() {
+            let connecting = self.rt.connect(host.clone(), self.port);
+            // With another address to try, an address that never answers
+            // does not get the system's whole connect timeout.
+            let outcome = if i + 1 < self.hosts.len() {
+                timeout(&*self.rt, ATTEMPT_TIMEOUT, connecting)
+                    .await
+                    .unwrap_or_else(|| Err(std::io::ErrorKind::TimedOut.into()))
+            } else {
+                connecting.await
+            };
+            match outcome {
                 Ok(tcp) => return Some(tcp),
                 Err(err) => record!(
                     debug,
