@@ -5,8 +5,11 @@
 
 use netunnel_core::{AsyncStdRuntime, RuntimeRef};
 
-/// The runtime every server and client of the library runs on.
+/// The runtime every server and client of the library runs on; the first
+/// call sizes its executor (half the cores unless `ASYNC_STD_THREAD_COUNT`
+/// says otherwise), as the `netunnel` command does.
 pub(crate) fn runtime() -> RuntimeRef {
+    AsyncStdRuntime::size_threads();
     AsyncStdRuntime::shared()
 }
 

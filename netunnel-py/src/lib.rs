@@ -18,6 +18,8 @@ mod tunnel;
 /// `logging` (targets `netunnel::server` become loggers `netunnel.server`).
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    // As the `netunnel` command: half the cores unless ASYNC_STD_THREAD_COUNT.
+    netunnel_core::AsyncStdRuntime::size_threads();
     logging::install(m.py())?;
     m.add_function(wrap_pyfunction!(logging::close_logging, m)?)?;
     m.add("__version__", netunnel_core::VERSION)?;

@@ -23,6 +23,8 @@ use pyo3_async_runtimes::TaskLocals;
 struct Plugin {
     object: Arc<Py<PyAny>>,
     locals: TaskLocals,
+    /// How long one call may take.
+    limit: Duration,
 }
 
 impl Plugin {
@@ -30,6 +32,9 @@ impl Plugin {
         Ok(Plugin {
             object: Arc::new(object),
             locals: pyo3_async_runtimes::async_std::get_current_locals(py)?,
+            // Read here, on the Python thread: the environment is not read
+            // from the engine's threads while Python may be changing it.
+            limit: call_timeout(),
         })
     }
 
@@ -46,9 +51,15 @@ impl Plugin {
             let coroutine = glue
                 .getattr(name)?
                 .call1(pyo3::types::PyTuple::new(py, all)?)?;
-            pyo3_async_runtimes::into_future_with_locals(&self.locals, coroutine)
+            // On its loop, the call is cancelled when its time is up.
+            let bounded = glue
+                .getattr("bounded")?
+                .call1((self.limit.as_secs_f64(), coroutine))?;
+            pyo3_async_runtimes::into_future_with_locals(&self.locals, bounded)
         })?;
-        let limit = call_timeout();
+        // The same limit from here, for a loop that no longer runs (which
+        // would never cancel anything).
+        let limit = self.limit + LOOP_GRACE;
         let rt = netunnel_core::AsyncStdRuntime::shared();
         match netunnel_core::runtime::timeout(&*rt, limit, waiting).await {
             Some(result) => result,
@@ -77,6 +88,10 @@ fn call_timeout() -> Duration {
 /// The default limit of one plugin call (a client plugin may post to its
 /// server, so it is generous).
 const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// How much longer than its limit the engine waits for a call whose loop
+/// should have cancelled it.
+const LOOP_GRACE: Duration = Duration::from_secs(2);
 
 /// The type of a plugin's exception, for logs and answers.
 fn kind_of(err: &PyErr) -> String {
@@ -206,6 +221,7 @@ impl ServerAuth for PyServerAuth {
                 plugin: Arc::new(Plugin {
                     object: Arc::new(object),
                     locals: plugin.locals.clone(),
+                    limit: plugin.limit,
                 }),
                 client: None,
             };

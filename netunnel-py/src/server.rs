@@ -26,6 +26,24 @@ fn running(server: &Mutex<Option<CoreServer>>) -> Option<CoreServer> {
     server.lock().ok().and_then(|guard| guard.clone())
 }
 
+/// The logger routing of a server being started: undone when dropped
+/// unless the start succeeded.
+struct Routed(Option<String>);
+
+impl Routed {
+    fn keep(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for Routed {
+    fn drop(&mut self) {
+        if let Some(instance) = self.0.take() {
+            crate::logging::disown(&instance);
+        }
+    }
+}
+
 #[pymethods]
 impl Server {
     /// Starts a server and returns it once it listens (port 0: any free one).
@@ -75,14 +93,13 @@ impl Server {
         if let Some(logger) = logger {
             crate::logging::own(py, instance.clone(), logger)?;
         }
+        // A failed or cancelled start lets go of the logger.
+        let routed = Routed(Some(instance.clone()));
         pyo3_async_runtimes::async_std::future_into_py(py, async move {
-            let server = match CoreServer::start(options).await {
-                Ok(server) => server,
-                Err(err) => {
-                    crate::logging::disown(&instance);
-                    return Err(crate::errors::to_py(err));
-                }
-            };
+            let server = CoreServer::start(options)
+                .await
+                .map_err(crate::errors::to_py)?;
+            routed.keep();
             Ok(Server {
                 port: server.local_addr().port(),
                 url: server.url(),

@@ -65,10 +65,18 @@ def echo_port():
     that nothing this process does, holding the GIL included, slows it)."""
     service = subprocess.Popen([sys.executable, "-c", _ECHO_SERVICE], stdout=subprocess.PIPE)
     try:
-        yield int(service.stdout.readline())
+        # Its first line is its port, printed once it listens.
+        ready = threading.Timer(30, service.kill)
+        ready.start()
+        line = service.stdout.readline()
+        ready.cancel()
+        if not line:
+            raise AssertionError("the echo service did not start")
+        yield int(line)
     finally:
         service.kill()
         service.wait()
+        service.stdout.close()
 
 
 async def echo_through(address, size=1_000_000):
@@ -159,7 +167,11 @@ def tinyproxy(directory, credentials=None):
         yield f"http://127.0.0.1:{port}"
     finally:
         proxy.terminate()
-        proxy.wait(timeout=10)
+        try:
+            proxy.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proxy.kill()
+            proxy.wait()
 
 
 @contextlib.contextmanager

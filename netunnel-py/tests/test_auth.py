@@ -70,10 +70,20 @@ def test_a_peer_gets_its_plugin_from_the_server_plugin(tmp_path, echo_port):
 
 
 class _NeverAnswers(NETunnelServerAuth):
-    """A plugin stuck on something that never comes."""
+    """A plugin stuck on something that never comes; counts its calls and
+    the calls that were cancelled."""
+
+    def __init__(self):
+        self.calls = 0
+        self.cancelled = 0
 
     async def is_authenticated(self, request):
-        await asyncio.Event().wait()
+        self.calls += 1
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            self.cancelled += 1
+            raise
 
     async def authenticate(self, request):
         await asyncio.Event().wait()
@@ -87,15 +97,20 @@ def test_a_plugin_call_that_never_finishes_is_cut_off(monkeypatch):
     monkeypatch.setenv("NETUNNEL_PLUGIN_TIMEOUT", "0.3")
 
     async def main():
-        server = NETunnelServer(port=0, auth_server=_NeverAnswers())
+        plugin = _NeverAnswers()
+        server = NETunnelServer(port=0, auth_server=plugin)
         await server.start()
         url = f"http://127.0.0.1:{server._port}"
-        for _ in range(2):
+        for attempt in range(1, 3):
             started = asyncio.get_running_loop().time()
             with pytest.raises(NETunnelResponseError) as refused:
                 async with NETunnelClient(url):
                     pass
+            took = asyncio.get_running_loop().time() - started
             assert refused.value.kind == "unauthorized"
-            assert asyncio.get_running_loop().time() - started < 10
+            assert 0.3 <= took < 10, took
+            # The plugin was asked, and its stuck coroutine was cancelled.
+            assert plugin.calls == attempt
+            assert plugin.cancelled == attempt
         await server.stop()
     run(main())

@@ -43,6 +43,15 @@ def test_encrypted_values_read_both_ways_with_1_0_13():
         ours.decrypt_string(theirs[:-4])
     with pytest.raises(ValueError):
         Encryptor("not a key")
+    with pytest.raises(TypeError):
+        ours.encrypt(16)
+    with pytest.raises(InvalidToken):
+        ours.decrypt(b"\xff\xfe")
+    # The engine's own tokens (what our server writes) read too.
+    from netunnel import _native
+    engine_token = _native.encrypt(key.decode(), b"written by the engine", False)
+    assert engine_token.startswith("ntv1:")
+    assert ours.decrypt(engine_token) == b"written by the engine"
 
 
 def test_the_security_command_generates_encrypts_and_decrypts():
@@ -107,7 +116,11 @@ def test_the_configuration_object_loads_overrides_and_saves(tmp_path, monkeypatc
         config.get_default_config()
 
 
-def test_verify_proxy_goes_through_a_real_proxy(tmp_path):
+def test_verify_proxy_goes_through_a_real_proxy(tmp_path, monkeypatch):
+    # Whatever the environment says, the check goes through the proxy.
+    monkeypatch.setenv("no_proxy", "*")
+    monkeypatch.setenv("NO_PROXY", "*")
+
     async def main():
         with http_service() as url:
             with tinyproxy(tmp_path) as proxy:
@@ -116,6 +129,9 @@ def test_verify_proxy_goes_through_a_real_proxy(tmp_path):
                 await utils.verify_proxy(proxy, url, "user", "s3cretpass")
                 with pytest.raises(NETunnelInvalidProxy, match="407"):
                     await utils.verify_proxy(proxy, url)
+                # An https test URL goes through CONNECT, refused without them.
+                with pytest.raises(NETunnelInvalidProxy, match="407"):
+                    await utils.verify_proxy(proxy, "https://127.0.0.1:1/")
             # The proxy is gone: refused, and the error shows no credentials.
             with pytest.raises(NETunnelInvalidProxy) as gone:
                 await utils.verify_proxy(proxy, url, "user", "s3cretpass")

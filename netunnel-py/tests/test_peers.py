@@ -49,8 +49,9 @@ def test_the_peer_and_static_tunnel_calls_and_a_tunnel_that_reconnects(tmp_path,
             peer = await client.register_peer("b", peer_url)
             with pytest.raises(NETunnelResponseError):
                 await client.register_peer("b", peer_url)
-            with pytest.raises(NETunnelError):
+            with pytest.raises(NETunnelResponseError) as missing:
                 await client.get_peer_by_id(999)
+            assert missing.value.kind == "not_found"
             with pytest.raises(NETunnelError):
                 await client.get_peer_by_name("nobody")
             renamed = await client.update_peer(peer["id"], new_name="b2")
@@ -112,6 +113,7 @@ def test_factory_reset_and_the_servers_default_proxy(tmp_path):
                                                                test_url=test_url)
             await client.factory_reset()
             assert await client.list_peers() == []
+            assert json.loads(config.read_text())["http_proxy"] is None
             assert json.loads(config.read_text())["allowed_tunnel_destinations"] == \
                 {"127.0.0.1": "*"}
         await server.stop()

@@ -19,6 +19,23 @@ impl AsyncStdRuntime {
     pub fn shared() -> RuntimeRef {
         Arc::new(AsyncStdRuntime)
     }
+
+    /// Sizes async-std's executor to half the cores available to the process
+    /// (at least one), unless `ASYNC_STD_THREAD_COUNT` says otherwise. Takes
+    /// effect when called before the first task of the process; later calls
+    /// do nothing. The kernel's TCP work dominates a tunnel's CPU time: on 2
+    /// cores one executor thread per process measured about 30% more
+    /// connections per second than two (BENCHMARKS.md). The process
+    /// environment is not changed.
+    pub fn size_threads() {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        async_global_executor::init_with_config(
+            async_global_executor::GlobalExecutorConfig::default()
+                .with_env_var("ASYNC_STD_THREAD_COUNT")
+                .with_min_threads((cores / 2).max(1))
+                .with_thread_name_fn(|| "async-std/runtime".to_string()),
+        );
+    }
 }
 
 struct AsyncStdListener(TcpListener);

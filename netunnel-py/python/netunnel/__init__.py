@@ -5,16 +5,9 @@ The API of NETunnel 1.0.x (``netunnel.client.NETunnelClient``,
 """
 
 import atexit as _atexit
-import os as _os
 import time as _time
 
-# The engine's executor threads, sized as the netunnel CLI sizes its own
-# (half the cores, at least one) unless the user chose: fewer threads than
-# cores measured faster for the CLI (BENCHMARKS.md). Read once, when the
-# engine first runs a task.
-_os.environ.setdefault("ASYNC_STD_THREAD_COUNT", str(max(1, (_os.cpu_count() or 2) // 2)))
-
-from . import _native  # noqa: E402
+from . import _native
 from ._native import __version__
 
 __all__ = ["__version__"]

@@ -1,6 +1,7 @@
 """The bridge between the engine and Python authentication plugins: the Rust
 side calls these coroutines with plain values and gets plain values back."""
 
+import asyncio
 import json
 from typing import Any, Dict, List, Optional, Tuple
 from urllib.parse import parse_qsl
@@ -112,6 +113,11 @@ def _answer(result) -> Tuple[int, bytes, List[Tuple[str, str]]]:
                    if str(key).lower() not in ("content-length", "date", "server")]
         return status, bytes(body), headers
     raise TypeError(f"an authentication plugin answered with {type(result).__name__}")
+
+
+async def bounded(seconds: float, coroutine):
+    """``coroutine``, cancelled after ``seconds`` (``TimeoutError``)."""
+    return await asyncio.wait_for(coroutine, seconds)
 
 
 async def is_authenticated(plugin, request: Dict[str, Any]) -> bool:

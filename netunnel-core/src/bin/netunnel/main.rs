@@ -56,14 +56,9 @@ fn raise_open_files_limit() {
 }
 
 /// Sizes async-std's executor unless the user did (`ASYNC_STD_THREAD_COUNT`):
-/// half the cores, at least one. The kernel's TCP work dominates a tunnel's CPU
-/// time, and on 2 cores one executor thread per process measured about 30% more
-/// connections per second than two (see BENCHMARKS.md).
+/// half the cores, at least one (see `AsyncStdRuntime::size_threads`).
 fn size_executor() {
-    if std::env::var_os("ASYNC_STD_THREAD_COUNT").is_none() {
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        std::env::set_var("ASYNC_STD_THREAD_COUNT", (cores / 2).max(1).to_string());
-    }
+    netunnel_core::AsyncStdRuntime::size_threads();
 }
 
 /// Runs `future` as a task of async-std's executor and parks the main thread

@@ -1,5 +1,11 @@
 """NETunnel 1.0.x's constants, with the values the engine uses."""
 
+from typing import Any, Callable, Coroutine
+
+# Types, for annotations. 1.0.x's websockets were aiohttp's; this package has
+# none of its own to offer, so the alias is Any.
+WebsocketType = Any
+CallableOfCoroutine = Callable[..., Coroutine]
 TunnelId = int
 ChannelId = int
 

@@ -12,16 +12,24 @@ from .._native import (
 )
 
 
+# The kind of an exception raised without one (by Python code); the engine
+# sets each of its exceptions' own.
+for _class, _kind in ((NETunnelError, "refused"), (NETunnelResponseError, "refused"),
+                      (NETunnelNotConnectedError, "channel_closed"),
+                      (NETunnelServerError, "refused")):
+    setattr(_class, "kind", _kind)
+
+
 class NETunnelNotAuthenticatedError(NETunnelError):
-    pass
+    kind = "unauthorized"
 
 
 class NETunnelDestinationNotAllowed(NETunnelError):
-    pass
+    kind = "not_allowed"
 
 
 class NETunnelInvalidProxy(NETunnelError):
-    pass
+    kind = "connection"
 
 
 # What 1.0.x's server code raised, with the status bound to each; kept so that
@@ -31,14 +39,17 @@ setattr(NETunnelServerError, "status_code", http.HTTPStatus.INTERNAL_SERVER_ERRO
 
 class NETunnelServerNotFound(NETunnelServerError):
     status_code = http.HTTPStatus.NOT_FOUND
+    kind = "not_found"
 
 
 class NETunnelServerBadRequest(NETunnelServerError):
     status_code = http.HTTPStatus.BAD_REQUEST
+    kind = "bad_request"
 
 
 class NETunnelAuthError(NETunnelServerError):
     status_code = http.HTTPStatus.FORBIDDEN
+    kind = "unauthorized"
 
 
 __all__ = [

@@ -20,6 +20,15 @@ def _text(value: Union[str, bytes]) -> str:
     return value.decode() if isinstance(value, (bytes, bytearray)) else value
 
 
+def _token(value: Union[str, bytes]) -> str:
+    if isinstance(value, (bytes, bytearray)):
+        try:
+            return value.decode("ascii")
+        except UnicodeDecodeError:
+            raise InvalidToken("not an encrypted value (a token is ASCII)") from None
+    return value
+
+
 class Encryptor:
     """Encrypts and decrypts with ``key``, the urlsafe base64 of 32 bytes
     (str or bytes). A malformed key raises ``ValueError``; a token that does
@@ -35,10 +44,11 @@ class Encryptor:
         return _native.generate_key().encode()
 
     def encrypt(self, data: bytes) -> bytes:
-        return _native.encrypt(self._key, bytes(data)).encode()
+        # memoryview: bytes-like objects only (bytes(16) would be 16 zeros).
+        return _native.encrypt(self._key, memoryview(data).tobytes()).encode()
 
     def decrypt(self, data: Union[str, bytes]) -> bytes:
-        return _native.decrypt(self._key, _text(data))
+        return _native.decrypt(self._key, _token(data))
 
     def encrypt_string(self, data: str) -> str:
         return self.encrypt(data.encode()).decode()

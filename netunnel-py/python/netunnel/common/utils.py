@@ -165,31 +165,54 @@ class EventQueue(asyncio.Queue):
 
 
 def _get_through(proxy_url, test_url, username, password):
-    import urllib.error
+    """The status of a GET of ``test_url`` through the HTTP proxy at
+    ``proxy_url``, made by hand so that no environment setting (``no_proxy``
+    included) can make it skip the proxy."""
+    import base64
+    import http.client
     import urllib.parse
-    import urllib.request
+    proxy = urllib.parse.urlsplit(proxy_url)
+    target = urllib.parse.urlsplit(test_url)
+    headers = {}
     if username and password:
-        # In the proxy's URL, urllib sends them up front, CONNECT included.
-        parts = urllib.parse.urlsplit(proxy_url)
-        credentials = f"{urllib.parse.quote(username, safe='')}:{urllib.parse.quote(password, safe='')}"
-        proxy_url = parts._replace(netloc=f"{credentials}@{parts.netloc}").geturl()
-    opener = urllib.request.build_opener(
-        urllib.request.ProxyHandler({"http": proxy_url, "https": proxy_url}))
+        credentials = base64.b64encode(f"{username}:{password}".encode()).decode()
+        headers["Proxy-Authorization"] = f"Basic {credentials}"
     try:
-        with opener.open(test_url, timeout=30) as response:
-            return response.status
-    except urllib.error.HTTPError as err:
-        return err.code
-    except (OSError, ValueError) as err:
-        # Never the URL with its credentials: the reason only.
-        reason = getattr(err, "reason", None) or type(err).__name__
-        raise NETunnelInvalidProxy(f"the proxy did not answer: {reason}") from None
+        if proxy.hostname is None or target.hostname is None:
+            raise ValueError("a URL without a host")
+        if target.scheme == "https":
+            connection = http.client.HTTPSConnection(proxy.hostname, proxy.port or 80,
+                                                     timeout=30)
+            connection.set_tunnel(target.hostname, target.port or 443, headers=headers)
+            path = target.path or "/"
+            if target.query:
+                path += "?" + target.query
+            connection.request("GET", path)
+        else:
+            connection = http.client.HTTPConnection(proxy.hostname, proxy.port or 80,
+                                                    timeout=30)
+            connection.request("GET", test_url, headers=headers)
+        try:
+            return connection.getresponse().status
+        finally:
+            connection.close()
+    except (OSError, ValueError, http.client.HTTPException) as err:
+        # The reason only: never a URL with its credentials.
+        raise NETunnelInvalidProxy(f"the proxy check failed: {type(err).__name__}: "
+                                   f"{_without(str(err), username, password)}") from None
+
+
+def _without(text, *secrets):
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "******")
+    return text
 
 
 async def verify_proxy(proxy_url, test_url, username=None, password=None):
     """Raises ``NETunnelInvalidProxy`` unless a GET of ``test_url`` through
     the HTTP proxy ``proxy_url`` answers 200. Credentials go together."""
-    if (username is None) != (password is None):
+    if (username and password is None) or (password and username is None):
         raise ValueError("HTTP proxy authentication should include both username and password")
     status = await run_blocking_func_in_executor(_get_through, proxy_url, test_url, username,
                                                  password)

@@ -37,16 +37,22 @@ def get_default_config(use_env_vars=True) -> dict:
             if name in os.environ:
                 try:
                     config[key] = json.loads(os.environ[name])
-                except ValueError as err:
-                    raise ValueError(f"{name} is not valid JSON: {err}") from None
+                except json.JSONDecodeError as err:
+                    raise json.JSONDecodeError(f"{name} is not valid JSON: {err.msg}",
+                                               err.doc, err.pos) from None
     return config
 
 
 def _write_atomically(path: str, text: str) -> None:
+    """Replaces ``path`` with ``text`` (UTF-8) as the engine does: a new file
+    (mode 0600) named as the engine's leftovers are, so that a server
+    starting after a crash removes it, synced, renamed over the old one, and
+    the folder synced."""
     directory = os.path.dirname(os.path.abspath(path))
-    handle, temporary = tempfile.mkstemp(prefix=os.path.basename(path) + ".", dir=directory)
+    prefix = f".{os.path.basename(path)}.tmp-"
+    handle, temporary = tempfile.mkstemp(prefix=prefix, dir=directory)
     try:
-        with os.fdopen(handle, "w") as file:
+        with os.fdopen(handle, "w", encoding="utf-8") as file:
             file.write(text)
             file.flush()
             os.fsync(file.fileno())
@@ -55,6 +61,11 @@ def _write_atomically(path: str, text: str) -> None:
         with contextlib.suppress(OSError):
             os.unlink(temporary)
         raise
+    folder = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(folder)
+    finally:
+        os.close(folder)
 
 
 class NETunnelConfiguration:
@@ -81,7 +92,7 @@ class NETunnelConfiguration:
     async def _initialize(self):
         if self._config_path:
             try:
-                with open(self._config_path) as file:
+                with open(self._config_path, encoding="utf-8") as file:
                     text = file.read()
             except FileNotFoundError:
                 text = None
