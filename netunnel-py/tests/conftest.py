@@ -107,6 +107,14 @@ def this_python():
     return sys.executable
 
 
+def _interruptible():
+    """In the child before it runs: SIGINT back to its default. A shell runs
+    background jobs with SIGINT ignored, Python then installs no handler of
+    its own, and the commands under test would never see the SIGINT the
+    tests send."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @contextlib.contextmanager
 def server_command(python, port, *args, env=None):
     """Runs `python -m netunnel.server -p PORT args...` while the block runs,
@@ -114,6 +122,7 @@ def server_command(python, port, *args, env=None):
     what the block gets."""
     server = subprocess.Popen([python, "-m", "netunnel.server", "-p", str(port), *args],
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              preexec_fn=_interruptible,
                               env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})})
     try:
         wait_listening(port, server)
@@ -128,7 +137,7 @@ async def client_command(python, *args):
     entrance it printed, once it did."""
     client = await asyncio.create_subprocess_exec(
         python, "-m", "netunnel.client", *args, stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT)
+        stderr=asyncio.subprocess.STDOUT, preexec_fn=_interruptible)
     seen = []
     while True:
         line = (await client.stdout.readline()).decode()
