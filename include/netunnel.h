@@ -111,6 +111,11 @@ typedef enum {
    */
   NETUNNEL_PLUGIN = 13,
   /**
+   * The server is at one of its caps (channels, tunnels; HTTP 503): try
+   * again later.
+   */
+  NETUNNEL_BUSY = 14,
+  /**
    * A required pointer argument was NULL.
    */
   NETUNNEL_NULL_ARGUMENT = 100,

@@ -36,11 +36,13 @@ pub enum ErrorKind {
     Config = 12,
     /// An authentication plugin failed on its own (not a refusal by the server).
     Plugin = 13,
+    /// The server is at one of its caps (channels, tunnels): try again later.
+    Busy = 14,
 }
 
 impl ErrorKind {
     /// Every kind, in the order of their numbers.
-    pub const ALL: [ErrorKind; 13] = [
+    pub const ALL: [ErrorKind; 14] = [
         ErrorKind::Io,
         ErrorKind::Connection,
         ErrorKind::Refused,
@@ -54,6 +56,7 @@ impl ErrorKind {
         ErrorKind::Protocol,
         ErrorKind::Config,
         ErrorKind::Plugin,
+        ErrorKind::Busy,
     ];
 
     /// The kind's stable name (`not_allowed`), what our servers put in an
@@ -73,6 +76,7 @@ impl ErrorKind {
             ErrorKind::Protocol => "protocol",
             ErrorKind::Config => "config",
             ErrorKind::Plugin => "plugin",
+            ErrorKind::Busy => "busy",
         }
     }
 
@@ -94,6 +98,7 @@ impl ErrorKind {
             ErrorKind::Unauthorized => 403,
             ErrorKind::NotFound => 404,
             ErrorKind::TooLarge => 413,
+            ErrorKind::Busy => 503,
             _ => 500,
         }
     }
@@ -106,6 +111,7 @@ impl ErrorKind {
             401 | 403 => ErrorKind::Unauthorized,
             404 => ErrorKind::NotFound,
             413 | 431 => ErrorKind::TooLarge,
+            503 => ErrorKind::Busy,
             _ => ErrorKind::Refused,
         }
     }
@@ -166,6 +172,9 @@ pub enum Error {
     /// The control channel is closed.
     #[error("the control channel is closed")]
     ChannelClosed,
+    /// The server is at one of its caps (maps to HTTP 503 on the server).
+    #[error("{0}")]
+    Busy(String),
     /// An operation did not complete in time.
     #[error("timed out while {0}")]
     Timeout(String),
@@ -222,6 +231,7 @@ impl Error {
             Error::Plugin(_) => ErrorKind::Plugin,
             Error::TooLarge(_) => ErrorKind::TooLarge,
             Error::ChannelClosed => ErrorKind::ChannelClosed,
+            Error::Busy(_) => ErrorKind::Busy,
             Error::Timeout(_) => ErrorKind::Timeout,
             Error::Config(_) | Error::Configuration(_) => ErrorKind::Config,
         }
@@ -278,6 +288,7 @@ mod tests {
         assert_eq!(ErrorKind::ChannelClosed as u32, 9);
         assert_eq!(ErrorKind::Config as u32, 12);
         assert_eq!(ErrorKind::Plugin as u32, 13);
+        assert_eq!(ErrorKind::Busy as u32, 14);
     }
 
     #[test]

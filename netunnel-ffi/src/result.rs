@@ -38,6 +38,9 @@ pub enum netunnel_result {
     NETUNNEL_CONFIG = 12,
     /// An authentication plugin failed.
     NETUNNEL_PLUGIN = 13,
+    /// The server is at one of its caps (channels, tunnels; HTTP 503): try
+    /// again later.
+    NETUNNEL_BUSY = 14,
     /// A required pointer argument was NULL.
     NETUNNEL_NULL_ARGUMENT = 100,
     /// An argument was not valid: not UTF-8, not JSON, out of range.
@@ -65,6 +68,7 @@ impl From<ErrorKind> for netunnel_result {
             ErrorKind::Protocol => NETUNNEL_PROTOCOL,
             ErrorKind::Config => NETUNNEL_CONFIG,
             ErrorKind::Plugin => NETUNNEL_PLUGIN,
+            ErrorKind::Busy => NETUNNEL_BUSY,
             _ => NETUNNEL_OTHER,
         }
     }
@@ -91,6 +95,7 @@ mod tests {
             Protocol,
             Config,
             Plugin,
+            Busy,
         ];
         for (number, kind) in (1u32..).zip(kinds) {
             assert_eq!(kind.code(), number, "{kind:?}");

@@ -93,9 +93,16 @@ fn to_owner(record: &Record<'_>) -> bool {
 
 struct Bridge(pyo3_log::Logger);
 
+/// Whether a record may reach Python: the engine's own at any level, other
+/// crates' down to debug. Their trace records can carry what travels
+/// (async-h1 logs whole requests, `Authorization` headers included).
+fn safe(metadata: &Metadata<'_>) -> bool {
+    metadata.target().starts_with("netunnel") || metadata.level() <= log::Level::Debug
+}
+
 impl Log for Bridge {
-    fn enabled(&self, _metadata: &Metadata<'_>) -> bool {
-        OPEN.load(Ordering::Acquire)
+    fn enabled(&self, metadata: &Metadata<'_>) -> bool {
+        OPEN.load(Ordering::Acquire) && safe(metadata)
     }
 
     fn log(&self, record: &Record<'_>) {
@@ -105,7 +112,11 @@ impl Log for Bridge {
         let Ok(_in_flight) = IN_FLIGHT.try_read() else {
             return;
         };
-        if OPEN.load(Ordering::Acquire) && !to_owner(record) && self.0.enabled(record.metadata()) {
+        if OPEN.load(Ordering::Acquire)
+            && safe(record.metadata())
+            && !to_owner(record)
+            && self.0.enabled(record.metadata())
+        {
             self.0.log(record);
         }
     }

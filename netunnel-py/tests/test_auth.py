@@ -114,3 +114,43 @@ def test_a_plugin_call_that_never_finishes_is_cut_off(monkeypatch):
             assert plugin.cancelled == attempt
         await server.stop()
     run(main())
+
+
+def test_no_secret_or_token_reaches_python_logging_at_any_level(echo_port):
+    import logging
+
+    class Kept(logging.Handler):
+        def __init__(self):
+            super().__init__(1)
+            self.messages = []
+
+        def emit(self, record):
+            self.messages.append(f"{record.name} {record.getMessage()}")
+
+    kept = Kept()
+    root = logging.getLogger()
+    level = root.level
+    root.addHandler(kept)
+    # Level 1: every record the engine and its crates send, trace included.
+    root.setLevel(1)
+    secret = "logged-secret-logged-secret-logged-secret"
+
+    async def main():
+        server = NETunnelServer(port=0, auth_server=TokenServerAuth(secret=secret))
+        await server.start()
+        client_auth = TokenClientAuth(secret=secret)
+        async with NETunnelClient(f"http://127.0.0.1:{server._port}",
+                                  auth_client=client_auth) as client:
+            tunnel = await client.open_tunnel_to_server("127.0.0.1", echo_port)
+            await echo_through(tunnel.get_entrance_socket(), 10_000)
+        await server.stop()
+        return client_auth._token
+
+    try:
+        token = run(main())
+    finally:
+        root.removeHandler(kept)
+        root.setLevel(level)
+    assert token and any(m.startswith("netunnel") for m in kept.messages), kept.messages[:5]
+    for message in kept.messages:
+        assert secret not in message and token not in message, message

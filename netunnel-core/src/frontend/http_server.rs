@@ -294,7 +294,7 @@ async fn create_channel(mut req: Request<State>) -> tide::Result {
                 Some(serde_json::Value::String(version)) => version.clone(),
                 _ => return Err(Error::BadRequest("missing `version`".into())),
             };
-            let created = req.state().create_channel(version);
+            let created = req.state().create_channel(version)?;
             to_json(&created)
         }
         .await,

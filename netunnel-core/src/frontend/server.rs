@@ -250,6 +250,7 @@ impl Server {
         let scheme = if tls.is_some() { "https" } else { "http" };
         let settings = ServerSettings {
             heartbeat: Some(options.heartbeat),
+            limits: crate::server::Limits::from_config(&store),
             ..ServerSettings::default()
         };
         let auth = options.auth.clone().unwrap_or_else(|| Arc::new(NoAuth));

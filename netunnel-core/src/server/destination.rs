@@ -101,7 +101,7 @@ impl Drop for Slot {
 async fn resolve(rt: &dyn Runtime, name: &str, port: u16) -> Result<Vec<IpAddr>> {
     if LOOKUPS.fetch_add(1, Ordering::AcqRel) >= MAX_LOOKUPS {
         LOOKUPS.fetch_sub(1, Ordering::AcqRel);
-        return Err(Error::Timeout(format!(
+        return Err(Error::Busy(format!(
             "too many name lookups in progress (at most {MAX_LOOKUPS}); try again"
         )));
     }

@@ -1,9 +1,12 @@
 //! The server's state machine: channels, their tunnels, and the rules that
 //! govern them. The HTTP layer (frontend) maps routes onto these methods.
 
+mod caps;
 mod destination;
 mod proxy_settings;
 mod tunnels;
+
+pub use caps::Limits;
 
 pub use crate::config::AllowList;
 pub(crate) use crate::tunnel::TunnelEnd;
@@ -34,6 +37,8 @@ pub struct ServerSettings {
     pub channel_connect_timeout: Duration,
     /// Pings on idle control channels; `None` disables them.
     pub heartbeat: Option<Heartbeat>,
+    /// How much the server carries at once.
+    pub limits: Limits,
 }
 
 impl Default for ServerSettings {
@@ -41,6 +46,7 @@ impl Default for ServerSettings {
         ServerSettings {
             channel_connect_timeout: Duration::from_secs(30),
             heartbeat: Some(Heartbeat::default()),
+            limits: Limits::default(),
         }
     }
 }
@@ -96,6 +102,10 @@ pub struct ServerCore {
     next_channel: AtomicU64,
     /// One token per connected channel, for as long as it is served.
     serving: crate::sync::TaskTracker,
+    /// Whether new channels are being refused at the cap (logged once).
+    refusing_channels: caps::Refusing,
+    /// Whether new tunnels are being refused at a channel's cap.
+    refusing_tunnels: caps::Refusing,
 }
 
 impl std::fmt::Debug for ServerCore {
@@ -129,6 +139,8 @@ impl ServerCore {
             channels: Mutex::new(HashMap::new()),
             next_channel: AtomicU64::new(1),
             serving: crate::sync::TaskTracker::new(),
+            refusing_channels: caps::Refusing::default(),
+            refusing_tunnels: caps::Refusing::default(),
         })
     }
 
@@ -190,8 +202,8 @@ impl ServerCore {
     }
 
     /// `POST /channels`: registers a channel that must be connected within the
-    /// connect timeout.
-    pub fn create_channel(self: &Arc<Self>, client_version: String) -> ChannelCreated {
+    /// connect timeout; [`Error::Busy`] at [`Limits::max_channels`].
+    pub fn create_channel(self: &Arc<Self>, client_version: String) -> Result<ChannelCreated> {
         let id = self.next_channel.fetch_add(1, Ordering::Relaxed);
         let channel = Arc::new(ServerChannel {
             id,
@@ -202,7 +214,19 @@ impl ServerCore {
             tunnels: Mutex::new(HashMap::new()),
             next_tunnel: AtomicU64::new(1),
         });
-        self.channels_map().insert(id, channel);
+        let limit = self.settings().limits.max_channels;
+        {
+            let mut channels = self.channels_map();
+            if channels.len() >= limit {
+                drop(channels);
+                self.refusing_channels.refused("new channels", limit);
+                return Err(Error::Busy(format!(
+                    "the server has its most channels ({limit}); try again later"
+                )));
+            }
+            channels.insert(id, channel);
+        }
+        self.refusing_channels.admitted("new channels");
         let server = Arc::downgrade(self);
         let wait = self.settings().channel_connect_timeout;
         let rt = Arc::clone(&self.rt);
@@ -227,10 +251,10 @@ impl ServerCore {
                 );
             }
         }));
-        ChannelCreated {
+        Ok(ChannelCreated {
             channel_id: id,
             version: crate::VERSION.to_string(),
-        }
+        })
     }
 
     /// `Ok` when channel `cid` exists.

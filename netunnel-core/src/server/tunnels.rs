@@ -55,6 +55,8 @@ impl ServerCore {
         request: CreateTunnel,
     ) -> Result<TunnelCreated> {
         let entry = self.channel(cid)?;
+        let limits = self.settings().limits;
+        self.tunnel_room(&entry, limits.max_tunnels_per_channel)?;
         match request {
             CreateTunnel::Forward {
                 exit_address,
@@ -78,8 +80,15 @@ impl ServerCore {
                     pinned_note(&exit_address, &addresses)
                 );
                 let reuse = crate::wire::is_ours(&entry.client_version);
-                let exit = Exit::pinned(Arc::clone(&self.rt), &addresses, exit_port, None, reuse);
-                entry.tunnels().insert(tunnel_id, TunnelEnd::Exit(exit));
+                let exit = Exit::pinned(
+                    Arc::clone(&self.rt),
+                    &addresses,
+                    exit_port,
+                    reuse,
+                    limits.max_connections_per_tunnel,
+                );
+                self.add_tunnel(&entry, tunnel_id, TunnelEnd::Exit(exit), limits)
+                    .await?;
                 Ok(TunnelCreated {
                     tunnel_id,
                     entrance_port: None,
@@ -125,6 +134,7 @@ impl ServerCore {
                 // surplus spares linger for its heartbeat interval.
                 let spares = SpareSettings {
                     heartbeat: None,
+                    max_connections: limits.max_connections_per_tunnel,
                     ..SpareSettings::new(self.settings().heartbeat)
                 };
                 let entrance =
@@ -136,13 +146,55 @@ impl ServerCore {
                     "channel {cid}: reverse tunnel {tunnel_id} listening on {}",
                     entrance.local_addr()
                 );
-                entry
-                    .tunnels()
-                    .insert(tunnel_id, TunnelEnd::Entrance(entrance));
+                self.add_tunnel(&entry, tunnel_id, TunnelEnd::Entrance(entrance), limits)
+                    .await?;
                 Ok(TunnelCreated {
                     tunnel_id,
                     entrance_port: Some(port),
                 })
+            }
+        }
+    }
+
+    /// [`Error::Busy`] when `entry` has `limit` tunnels already.
+    fn tunnel_room(&self, entry: &ServerChannel, limit: usize) -> Result<()> {
+        if entry.tunnels().len() >= limit {
+            self.refusing_tunnels
+                .refused("new tunnels on a channel", limit);
+            return Err(Error::Busy(format!(
+                "channel `{}` has its most tunnels ({limit})",
+                entry.id
+            )));
+        }
+        Ok(())
+    }
+
+    /// Adds a tunnel made meanwhile, unless others took the last room: then
+    /// it is stopped and [`Error::Busy`] returned.
+    async fn add_tunnel(
+        &self,
+        entry: &ServerChannel,
+        tunnel_id: u64,
+        end: TunnelEnd,
+        limits: super::Limits,
+    ) -> Result<()> {
+        let refused = {
+            let mut tunnels = entry.tunnels();
+            if tunnels.len() >= limits.max_tunnels_per_channel {
+                Some(end)
+            } else {
+                tunnels.insert(tunnel_id, end);
+                None
+            }
+        };
+        match refused {
+            Some(end) => {
+                end.finish(&*self.rt, true).await;
+                self.tunnel_room(entry, limits.max_tunnels_per_channel)
+            }
+            None => {
+                self.refusing_tunnels.admitted("new tunnels");
+                Ok(())
             }
         }
     }

@@ -447,6 +447,7 @@ fn spares_left_by_a_burst_are_let_go_down_to_one() {
         let settings = SpareSettings {
             heartbeat: None,
             linger: Duration::from_millis(300),
+            max_connections: usize::MAX,
         };
         let entrance = Entrance::start(rt.clone(), listener, source, settings, true).unwrap();
         with_deadline(&rt, entrance.wait_ready()).await;

@@ -10,6 +10,7 @@ use crate::instance::{record, TARGET_TUNNEL};
 use crate::pump::pump;
 use crate::runtime::{timeout, RuntimeRef};
 use crate::sync::{StopSignal, TaskTracker};
+use crate::tunnel::cap::{Cap, Counted};
 use crate::tunnel::idle::{self, End, Verdict};
 use crate::tunnel::spawn_tracked;
 use crate::ws::{next_frame, Heartbeat, WebSocket};
@@ -31,6 +32,7 @@ pub(crate) struct Exit {
     /// Fired by [`Exit::drain`]: no new connection, open ones go on.
     draining: StopSignal,
     tasks: TaskTracker,
+    cap: Arc<Cap>,
 }
 
 impl std::fmt::Debug for Exit {
@@ -50,20 +52,21 @@ impl Exit {
         heartbeat: Option<Heartbeat>,
         reuse: bool,
     ) -> Arc<Exit> {
-        Self::to_hosts(rt, vec![host], port, heartbeat, reuse)
+        Self::to_hosts(rt, vec![host], port, heartbeat, reuse, usize::MAX)
     }
 
     /// An exit that connects to exactly these addresses (tried in order),
-    /// never resolving a name: what the destination rules checked.
+    /// never resolving a name: what the destination rules checked. It carries
+    /// at most `max_connections` at once.
     pub(crate) fn pinned(
         rt: RuntimeRef,
         addresses: &[std::net::IpAddr],
         port: u16,
-        heartbeat: Option<Heartbeat>,
         reuse: bool,
+        max_connections: usize,
     ) -> Arc<Exit> {
         let hosts = addresses.iter().map(ToString::to_string).collect();
-        Self::to_hosts(rt, hosts, port, heartbeat, reuse)
+        Self::to_hosts(rt, hosts, port, None, reuse, max_connections)
     }
 
     fn to_hosts(
@@ -72,8 +75,11 @@ impl Exit {
         port: u16,
         heartbeat: Option<Heartbeat>,
         reuse: bool,
+        max_connections: usize,
     ) -> Arc<Exit> {
+        let name = format!("tunnel exit to {}:{port}", hosts.join("|"));
         Arc::new(Exit {
+            cap: Cap::new(max_connections, name),
             rt,
             hosts,
             port,
@@ -104,10 +110,17 @@ impl Exit {
             if !self.wait_for_start(&mut ws).await {
                 return;
             }
+            // At the cap, this connection is closed before it reaches the
+            // destination.
+            let Some(slot) = self.cap.admit() else {
+                let _ = timeout(&*self.rt, CLOSE_GRACE, ws.close(None)).await;
+                return;
+            };
             let Some(tcp) = self.connect().await else {
                 let _ = timeout(&*self.rt, CLOSE_GRACE, ws.close(None)).await;
                 return;
             };
+            let tcp = Counted::boxed(tcp, slot);
             let stop = self.stop.wait();
             match pump(&*self.rt, ws, tcp, self.heartbeat, stop, self.reuse).await {
                 Some(again) => ws = again,

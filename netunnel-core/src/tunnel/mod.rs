@@ -1,6 +1,7 @@
 //! Tunnel ends: the entrance (listens on TCP, rides spare websockets) and the
 //! exit (receives websockets, connects to TCP).
 
+mod cap;
 mod end;
 mod entrance;
 mod exit;

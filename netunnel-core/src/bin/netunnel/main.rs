@@ -40,12 +40,43 @@ enum Command {
 fn init_logging(debug: bool) {
     let ours = if debug { "debug" } else { "info" };
     let filter = format!("warn,netunnel={ours}");
-    env_logger::Builder::new()
+    let logger = env_logger::Builder::new()
         .parse_filters(&filter)
         .parse_env("NETUNNEL_LOG")
         .format_target(false)
         .target(env_logger::Target::Stderr)
-        .init();
+        .build();
+    let max = logger.filter();
+    if log::set_boxed_logger(Box::new(NoForeignTrace(logger))).is_ok() {
+        log::set_max_level(max);
+    }
+}
+
+/// The engine's records at any level, other crates' down to debug: their
+/// trace records can carry what travels (async-h1 logs whole requests,
+/// `Authorization` headers included), whatever `NETUNNEL_LOG` asks.
+struct NoForeignTrace(env_logger::Logger);
+
+impl NoForeignTrace {
+    fn safe(metadata: &log::Metadata<'_>) -> bool {
+        metadata.target().starts_with("netunnel") || metadata.level() <= log::Level::Debug
+    }
+}
+
+impl log::Log for NoForeignTrace {
+    fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
+        Self::safe(metadata) && self.0.enabled(metadata)
+    }
+
+    fn log(&self, record: &log::Record<'_>) {
+        if Self::safe(record.metadata()) {
+            self.0.log(record);
+        }
+    }
+
+    fn flush(&self) {
+        self.0.flush();
+    }
 }
 
 /// Lets the process hold as many sockets as the hard limit allows.

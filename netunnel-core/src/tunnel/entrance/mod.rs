@@ -19,6 +19,7 @@ use crate::error::Result;
 use crate::instance::{record, TARGET_TUNNEL};
 use crate::runtime::{BoxConn, Listener, RuntimeRef};
 use crate::sync::{StopSignal, TaskTracker};
+use crate::tunnel::cap::{Cap, Counted};
 use crate::tunnel::spawn_tracked;
 use crate::ws::{Heartbeat, WebSocket};
 
@@ -47,6 +48,8 @@ pub(crate) struct SpareSettings {
     /// closed: the spares a burst opened (or handed back) are let go once the
     /// burst is over, down to one. Our ends use the heartbeat interval.
     pub linger: Duration,
+    /// Connections carried at once; past it, a new one is closed at once.
+    pub max_connections: usize,
 }
 
 impl SpareSettings {
@@ -56,6 +59,7 @@ impl SpareSettings {
         SpareSettings {
             heartbeat,
             linger: heartbeat.map_or(Heartbeat::DEFAULT_INTERVAL, |beat| beat.idle),
+            max_connections: usize::MAX,
         }
     }
 }
@@ -97,6 +101,7 @@ pub(crate) struct Entrance {
     /// Fired by [`Entrance::drain`]: no new connection, open ones go on.
     draining: StopSignal,
     tasks: TaskTracker,
+    cap: Arc<Cap>,
 }
 
 impl std::fmt::Debug for Entrance {
@@ -134,6 +139,10 @@ impl Entrance {
             stop: StopSignal::new(),
             draining: StopSignal::new(),
             tasks: TaskTracker::new(),
+            cap: Cap::new(
+                settings.max_connections,
+                format!("tunnel entrance {local_addr}"),
+            ),
         });
         let accepting = Arc::clone(&entrance);
         spawn_tracked(&*entrance.rt, &entrance.tasks, async move {
@@ -229,6 +238,11 @@ impl Entrance {
                     continue;
                 }
             };
+            // At the cap, the connection is closed at once (dropped).
+            let Some(slot) = self.cap.admit() else {
+                continue;
+            };
+            let conn = Counted::boxed(conn, slot);
             self.lock().waiting += 1;
             self.replenish();
             if self.queue_tx.send(conn).await.is_err() {

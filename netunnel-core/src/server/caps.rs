@@ -1,0 +1,84 @@
+//! Caps on what a server carries at once, and their log: the first refusal
+//! of a run is logged, then the return below the cap.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use crate::instance::{record, TARGET_SERVER};
+
+/// Caps on what a server carries at once. At a cap, new work is refused
+/// (a `busy` error, HTTP 503, or a connection closed at once) and logged
+/// once; what is open goes on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Channels (connected clients and peers), 1,000 by default (NETunnel
+    /// 1.0.x's constant, which it never enforced).
+    pub max_channels: usize,
+    /// Tunnels of one channel, 1,000 by default.
+    pub max_tunnels_per_channel: usize,
+    /// Connections one tunnel carries at once on this server, 8,192 by
+    /// default: each takes two file descriptors here (raise the process's
+    /// limit with it).
+    pub max_connections_per_tunnel: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_channels: 1000,
+            max_tunnels_per_channel: 1000,
+            max_connections_per_tunnel: 8192,
+        }
+    }
+}
+
+impl Limits {
+    /// The defaults, with the optional config keys `max_channels`,
+    /// `max_tunnels_per_channel` and `max_connections_per_tunnel` (validated
+    /// at load) over them.
+    pub fn from_config(store: &crate::config::ConfigStore) -> Limits {
+        let count = |key: &str, default: usize| {
+            store
+                .get(key)
+                .and_then(|value| value.as_u64())
+                .and_then(|count| usize::try_from(count).ok())
+                .filter(|count| *count > 0)
+                .unwrap_or(default)
+        };
+        let defaults = Limits::default();
+        Limits {
+            max_channels: count("max_channels", defaults.max_channels),
+            max_tunnels_per_channel: count(
+                "max_tunnels_per_channel",
+                defaults.max_tunnels_per_channel,
+            ),
+            max_connections_per_tunnel: count(
+                "max_connections_per_tunnel",
+                defaults.max_connections_per_tunnel,
+            ),
+        }
+    }
+}
+
+/// Whether work of one kind is being refused at its cap.
+#[derive(Debug, Default)]
+pub(super) struct Refusing(AtomicBool);
+
+impl Refusing {
+    /// Work was refused at `limit`: logged when this starts a run.
+    pub(super) fn refused(&self, what: &str, limit: usize) {
+        if !self.0.swap(true, Ordering::AcqRel) {
+            record!(
+                warn,
+                TARGET_SERVER,
+                "refusing {what}: at the cap of {limit} (see the README's limits)"
+            );
+        }
+    }
+
+    /// Work was taken: logged when this ends a run of refusals.
+    pub(super) fn admitted(&self, what: &str) {
+        if self.0.swap(false, Ordering::AcqRel) {
+            record!(info, TARGET_SERVER, "taking {what} again: below the cap");
+        }
+    }
+}
