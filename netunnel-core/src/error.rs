@@ -274,6 +274,7 @@ mod tests {
             ErrorKind::Unauthorized,
             ErrorKind::NotFound,
             ErrorKind::TooLarge,
+            ErrorKind::Busy,
         ] {
             assert_eq!(ErrorKind::from_http_status(kind.http_status()), kind);
         }

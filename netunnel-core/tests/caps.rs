@@ -90,6 +90,39 @@ async fn channels_past_the_cap_are_busy_until_one_closes() {
 }
 
 #[async_std::test]
+async fn channels_never_connected_cannot_lock_clients_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = json!({"max_channels": 2, "max_pending_channels": 3});
+    let server = server_with(&dir, config).await;
+    let port = server.local_addr().port();
+    // Someone creates channels and never connects them.
+    let created = async_std::task::spawn_blocking(move || {
+        (0..20)
+            .map(|_| {
+                let (status, body) =
+                    support::http(port, "POST", "/channels", Some("{\"version\": \"x\"}"));
+                assert_eq!(status, 200, "{body}");
+            })
+            .count()
+    })
+    .await;
+    assert_eq!(created, 20);
+    assert_eq!(
+        server.channels().len(),
+        3,
+        "only the newest pending ones stay"
+    );
+    let first = client_of(&server).await;
+    let second = client_of(&server).await;
+    let err = deadline(try_client(&server)).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Busy, "{err}");
+    assert!(first.is_connected() && second.is_connected());
+    first.close().await;
+    second.close().await;
+    server.stop().await;
+}
+
+#[async_std::test]
 async fn tunnels_past_a_channels_cap_are_busy_and_the_others_go_on() {
     let echo = support::echo_server();
     let dir = tempfile::tempdir().unwrap();

@@ -131,7 +131,8 @@ def test_no_secret_or_token_reaches_python_logging_at_any_level(echo_port):
     root = logging.getLogger()
     level = root.level
     root.addHandler(kept)
-    # Level 1: every record the engine and its crates send, trace included.
+    # Level 1: every record the engine forwards to Python (it forwards down
+    # to debug).
     root.setLevel(1)
     secret = "logged-secret-logged-secret-logged-secret"
 

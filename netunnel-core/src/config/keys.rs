@@ -75,12 +75,13 @@ pub fn validate(key: &str, value: &Value) -> Result<(), String> {
                 _ => Err("must be a positive number of seconds".into()),
             }
         }
-        "max_channels" | "max_tunnels_per_channel" | "max_connections_per_tunnel" => {
-            match value.as_u64() {
-                Some(count) if count > 0 => Ok(()),
-                _ => Err("must be a positive whole number".into()),
-            }
-        }
+        "max_channels"
+        | "max_tunnels_per_channel"
+        | "max_connections_per_tunnel"
+        | "max_pending_channels" => match value.as_u64() {
+            Some(count) if count > 0 => Ok(()),
+            _ => Err("must be a positive whole number".into()),
+        },
         "static_tunnel_local_ports" => match value.as_str().and_then(parse_port_range) {
             Some(_) => Ok(()),
             None => Err("must be a port range such as \"20000-20999\"".into()),

@@ -28,6 +28,7 @@ pub struct ServerOptions {
     heartbeat: Heartbeat,
     environment: bool,
     runtime: Option<RuntimeRef>,
+    limits: Option<crate::server::Limits>,
     instance: Instance,
 }
 
@@ -45,6 +46,7 @@ impl Clone for ServerOptions {
             heartbeat: self.heartbeat,
             environment: self.environment,
             runtime: self.runtime.clone(),
+            limits: self.limits,
             instance: Instance::new(InstanceKind::Server),
         }
     }
@@ -78,6 +80,7 @@ impl Default for ServerOptions {
             heartbeat: Heartbeat::default(),
             environment: true,
             runtime: None,
+            limits: None,
             instance: Instance::new(InstanceKind::Server),
         }
     }
@@ -156,6 +159,14 @@ impl ServerOptions {
     /// Runs on `runtime` instead of async-std's global executor.
     pub fn runtime(mut self, runtime: RuntimeRef) -> Self {
         self.runtime = Some(runtime);
+        self
+    }
+
+    /// Caps on what the server carries at once. Default: the configuration
+    /// file's `max_*` keys over [`crate::server::Limits::default`]; given
+    /// here, these win over the file (a stateless server has no file).
+    pub fn limits(mut self, limits: crate::server::Limits) -> Self {
+        self.limits = Some(limits);
         self
     }
 }
@@ -250,7 +261,9 @@ impl Server {
         let scheme = if tls.is_some() { "https" } else { "http" };
         let settings = ServerSettings {
             heartbeat: Some(options.heartbeat),
-            limits: crate::server::Limits::from_config(&store),
+            limits: options
+                .limits
+                .unwrap_or_else(|| crate::server::Limits::from_config(&store)),
             ..ServerSettings::default()
         };
         let auth = options.auth.clone().unwrap_or_else(|| Arc::new(NoAuth));

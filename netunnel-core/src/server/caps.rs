@@ -1,7 +1,7 @@
 //! Caps on what a server carries at once, and their log: the first refusal
 //! of a run is logged, then the return below the cap.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use crate::instance::{record, TARGET_SERVER};
 
@@ -19,6 +19,10 @@ pub struct Limits {
     /// default: each takes two file descriptors here (raise the process's
     /// limit with it).
     pub max_connections_per_tunnel: usize,
+    /// Channels created and not (yet) connected, 100 by default: past it the
+    /// oldest of them is dropped, so that they never count against
+    /// `max_channels` nor lock connecting clients out.
+    pub max_pending_channels: usize,
 }
 
 impl Default for Limits {
@@ -27,14 +31,15 @@ impl Default for Limits {
             max_channels: 1000,
             max_tunnels_per_channel: 1000,
             max_connections_per_tunnel: 8192,
+            max_pending_channels: 100,
         }
     }
 }
 
 impl Limits {
     /// The defaults, with the optional config keys `max_channels`,
-    /// `max_tunnels_per_channel` and `max_connections_per_tunnel` (validated
-    /// at load) over them.
+    /// `max_tunnels_per_channel`, `max_connections_per_tunnel` and
+    /// `max_pending_channels` (validated at load) over them.
     pub fn from_config(store: &crate::config::ConfigStore) -> Limits {
         let count = |key: &str, default: usize| {
             store
@@ -55,30 +60,44 @@ impl Limits {
                 "max_connections_per_tunnel",
                 defaults.max_connections_per_tunnel,
             ),
+            max_pending_channels: count("max_pending_channels", defaults.max_pending_channels),
         }
     }
 }
 
-/// Whether work of one kind is being refused at its cap.
+/// Whether work of one kind is being refused at its cap. A run of refusals
+/// is logged when it starts, and its end once the count is back under 90 % of
+/// the cap, so that a cap held full logs twice, not once per refusal.
 #[derive(Debug, Default)]
-pub(super) struct Refusing(AtomicBool);
+pub(super) struct Refusing {
+    refusing: AtomicBool,
+    refused: AtomicUsize,
+}
 
 impl Refusing {
-    /// Work was refused at `limit`: logged when this starts a run.
-    pub(super) fn refused(&self, what: &str, limit: usize) {
-        if !self.0.swap(true, Ordering::AcqRel) {
+    /// Work was refused with `count` of `limit` in use.
+    pub(super) fn refused(&self, what: &str, count: usize, limit: usize) {
+        self.refused.fetch_add(1, Ordering::AcqRel);
+        if !self.refusing.swap(true, Ordering::AcqRel) {
             record!(
                 warn,
                 TARGET_SERVER,
-                "refusing {what}: at the cap of {limit} (see the README's limits)"
+                "refusing {what}: {count} in use, at the cap of {limit} (see the README's limits)"
             );
         }
     }
 
-    /// Work was taken: logged when this ends a run of refusals.
-    pub(super) fn admitted(&self, what: &str) {
-        if self.0.swap(false, Ordering::AcqRel) {
-            record!(info, TARGET_SERVER, "taking {what} again: below the cap");
+    /// Work was taken, `count` of `limit` now in use.
+    pub(super) fn admitted(&self, what: &str, count: usize, limit: usize) {
+        if count.saturating_mul(10) <= limit.saturating_mul(9)
+            && self.refusing.swap(false, Ordering::AcqRel)
+        {
+            let refused = self.refused.swap(0, Ordering::AcqRel);
+            record!(
+                info,
+                TARGET_SERVER,
+                "taking {what} again ({count} of {limit} in use); {refused} were refused"
+            );
         }
     }
 }

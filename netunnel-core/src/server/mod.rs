@@ -75,6 +75,8 @@ struct ServerChannel {
     closing: crate::sync::StopSignal,
     tunnels: Mutex<HashMap<u64, TunnelEnd>>,
     next_tunnel: AtomicU64,
+    /// Whether new tunnels are being refused at this channel's cap.
+    refusing_tunnels: caps::Refusing,
 }
 
 impl ServerChannel {
@@ -104,8 +106,6 @@ pub struct ServerCore {
     serving: crate::sync::TaskTracker,
     /// Whether new channels are being refused at the cap (logged once).
     refusing_channels: caps::Refusing,
-    /// Whether new tunnels are being refused at a channel's cap.
-    refusing_tunnels: caps::Refusing,
 }
 
 impl std::fmt::Debug for ServerCore {
@@ -140,7 +140,6 @@ impl ServerCore {
             next_channel: AtomicU64::new(1),
             serving: crate::sync::TaskTracker::new(),
             refusing_channels: caps::Refusing::default(),
-            refusing_tunnels: caps::Refusing::default(),
         })
     }
 
@@ -213,20 +212,47 @@ impl ServerCore {
             closing: crate::sync::StopSignal::new(),
             tunnels: Mutex::new(HashMap::new()),
             next_tunnel: AtomicU64::new(1),
+            refusing_tunnels: caps::Refusing::default(),
         });
-        let limit = self.settings().limits.max_channels;
-        {
+        let limits = self.settings().limits;
+        let (connected, evicted) = {
             let mut channels = self.channels_map();
-            if channels.len() >= limit {
+            let mut pending: Vec<u64> = channels
+                .values()
+                .filter(|c| c.control.get().is_none())
+                .map(|c| c.id)
+                .collect();
+            let connected = channels.len() - pending.len();
+            if connected >= limits.max_channels {
                 drop(channels);
-                self.refusing_channels.refused("new channels", limit);
+                self.refusing_channels
+                    .refused("new channels", connected, limits.max_channels);
                 return Err(Error::Busy(format!(
-                    "the server has its most channels ({limit}); try again later"
+                    "the server has its most channels ({}); try again later",
+                    limits.max_channels
                 )));
             }
+            // Channels created and never connected cannot crowd out the
+            // clients that connect theirs: past their own cap, the oldest go.
+            pending.sort_unstable();
+            let excess = (pending.len() + 1).saturating_sub(limits.max_pending_channels);
+            let evicted: Vec<u64> = pending.into_iter().take(excess).collect();
+            for old in &evicted {
+                channels.remove(old);
+            }
             channels.insert(id, channel);
+            (connected, evicted)
+        };
+        self.refusing_channels
+            .admitted("new channels", connected + 1, limits.max_channels);
+        if !evicted.is_empty() {
+            record!(
+                debug,
+                TARGET_SERVER,
+                "dropped {} channels never connected, to make room for channel {id}",
+                evicted.len()
+            );
         }
-        self.refusing_channels.admitted("new channels");
         let server = Arc::downgrade(self);
         let wait = self.settings().channel_connect_timeout;
         let rt = Arc::clone(&self.rt);

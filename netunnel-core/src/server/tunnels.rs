@@ -158,15 +158,20 @@ impl ServerCore {
 
     /// [`Error::Busy`] when `entry` has `limit` tunnels already.
     fn tunnel_room(&self, entry: &ServerChannel, limit: usize) -> Result<()> {
-        if entry.tunnels().len() >= limit {
-            self.refusing_tunnels
-                .refused("new tunnels on a channel", limit);
-            return Err(Error::Busy(format!(
-                "channel `{}` has its most tunnels ({limit})",
-                entry.id
-            )));
+        let count = entry.tunnels().len();
+        if count >= limit {
+            return Err(Self::no_tunnel_room(entry, count, limit));
         }
         Ok(())
+    }
+
+    fn no_tunnel_room(entry: &ServerChannel, count: usize, limit: usize) -> Error {
+        let what = format!("new tunnels on channel {}", entry.id);
+        entry.refusing_tunnels.refused(&what, count, limit);
+        Error::Busy(format!(
+            "channel `{}` has its most tunnels ({limit})",
+            entry.id
+        ))
     }
 
     /// Adds a tunnel made meanwhile, unless others took the last room: then
@@ -178,22 +183,24 @@ impl ServerCore {
         end: TunnelEnd,
         limits: super::Limits,
     ) -> Result<()> {
-        let refused = {
+        let limit = limits.max_tunnels_per_channel;
+        let (refused, count) = {
             let mut tunnels = entry.tunnels();
-            if tunnels.len() >= limits.max_tunnels_per_channel {
-                Some(end)
+            if tunnels.len() >= limit {
+                (Some(end), tunnels.len())
             } else {
                 tunnels.insert(tunnel_id, end);
-                None
+                (None, tunnels.len())
             }
         };
         match refused {
             Some(end) => {
                 end.finish(&*self.rt, true).await;
-                self.tunnel_room(entry, limits.max_tunnels_per_channel)
+                Err(Self::no_tunnel_room(entry, count, limit))
             }
             None => {
-                self.refusing_tunnels.admitted("new tunnels");
+                let what = format!("new tunnels on channel {}", entry.id);
+                entry.refusing_tunnels.admitted(&what, count, limit);
                 Ok(())
             }
         }

@@ -53,12 +53,18 @@ impl Cap {
             }
             return None;
         }
-        if self.refusing.swap(false, Ordering::AcqRel) {
+        // The end of a run is logged once the count is back under 90 % of
+        // the cap: a cap held full logs twice, not once per connection.
+        let open = self.open.load(Ordering::Acquire);
+        if open.saturating_mul(10) <= self.limit.saturating_mul(9)
+            && self.refusing.swap(false, Ordering::AcqRel)
+        {
             record!(
                 info,
                 TARGET_TUNNEL,
-                "{}: below its cap again; taking connections",
-                self.name
+                "{}: below its cap again ({open} of {} open); taking connections",
+                self.name,
+                self.limit
             );
         }
         Some(Slot(Arc::clone(self)))

@@ -13,6 +13,15 @@ use std::time::{Duration, Instant};
 /// How long a program may take before the test gives up on it.
 pub const WAIT: Duration = Duration::from_secs(120);
 
+/// Waits (within [`WAIT`]) until `condition` holds; panics saying `what`.
+pub async fn until(what: &str, mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + WAIT;
+    while !condition() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        async_std::task::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 /// The repository.
 pub fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
