@@ -154,6 +154,14 @@ macro_rules! record {
 }
 pub(crate) use record;
 
+/// Whether a log record may be passed on to a log's reader: the engine's
+/// own at any level, other crates' down to debug. Their trace records can
+/// carry what travels (async-h1 logs whole requests, `Authorization` headers
+/// included). The `netunnel` command and the Python package filter with it.
+pub fn safe_to_log(metadata: &log::Metadata<'_>) -> bool {
+    metadata.target().starts_with("netunnel") || metadata.level() <= log::Level::Debug
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, RwLock};
 
 use log::{Level, LevelFilter, Log, Metadata, Record};
+use netunnel_core::instance::safe_to_log;
 use pyo3::prelude::*;
 
 /// Whether records still go to Python.
@@ -93,16 +94,9 @@ fn to_owner(record: &Record<'_>) -> bool {
 
 struct Bridge(pyo3_log::Logger);
 
-/// Whether a record may reach Python: the engine's own at any level, other
-/// crates' down to debug. Their trace records can carry what travels
-/// (async-h1 logs whole requests, `Authorization` headers included).
-fn safe(metadata: &Metadata<'_>) -> bool {
-    metadata.target().starts_with("netunnel") || metadata.level() <= log::Level::Debug
-}
-
 impl Log for Bridge {
     fn enabled(&self, metadata: &Metadata<'_>) -> bool {
-        OPEN.load(Ordering::Acquire) && safe(metadata)
+        OPEN.load(Ordering::Acquire) && safe_to_log(metadata)
     }
 
     fn log(&self, record: &Record<'_>) {
@@ -113,7 +107,7 @@ impl Log for Bridge {
             return;
         };
         if OPEN.load(Ordering::Acquire)
-            && safe(record.metadata())
+            && safe_to_log(record.metadata())
             && !to_owner(record)
             && self.0.enabled(record.metadata())
         {

@@ -1,9 +1,5 @@
-//! Caps on what a server carries at once, and their log: the first refusal
-//! of a run is logged, then the return below the cap.
-
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-
-use crate::instance::{record, TARGET_SERVER};
+//! Caps on what a server carries at once (their refusals are logged by
+//! `tunnel::cap::Refusing`).
 
 /// Caps on what a server carries at once. At a cap, new work is refused
 /// (a `busy` error, HTTP 503, or a connection closed at once) and logged
@@ -61,43 +57,6 @@ impl Limits {
                 defaults.max_connections_per_tunnel,
             ),
             max_pending_channels: count("max_pending_channels", defaults.max_pending_channels),
-        }
-    }
-}
-
-/// Whether work of one kind is being refused at its cap. A run of refusals
-/// is logged when it starts, and its end once the count is back under 90 % of
-/// the cap, so that a cap held full logs twice, not once per refusal.
-#[derive(Debug, Default)]
-pub(super) struct Refusing {
-    refusing: AtomicBool,
-    refused: AtomicUsize,
-}
-
-impl Refusing {
-    /// Work was refused with `count` of `limit` in use.
-    pub(super) fn refused(&self, what: &str, count: usize, limit: usize) {
-        self.refused.fetch_add(1, Ordering::AcqRel);
-        if !self.refusing.swap(true, Ordering::AcqRel) {
-            record!(
-                warn,
-                TARGET_SERVER,
-                "refusing {what}: {count} in use, at the cap of {limit} (see the README's limits)"
-            );
-        }
-    }
-
-    /// Work was taken, `count` of `limit` now in use.
-    pub(super) fn admitted(&self, what: &str, count: usize, limit: usize) {
-        if count.saturating_mul(10) <= limit.saturating_mul(9)
-            && self.refusing.swap(false, Ordering::AcqRel)
-        {
-            let refused = self.refused.swap(0, Ordering::AcqRel);
-            record!(
-                info,
-                TARGET_SERVER,
-                "taking {what} again ({count} of {limit} in use); {refused} were refused"
-            );
         }
     }
 }

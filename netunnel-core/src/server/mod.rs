@@ -11,6 +11,8 @@ pub use caps::Limits;
 pub use crate::config::AllowList;
 pub(crate) use crate::tunnel::TunnelEnd;
 
+use crate::tunnel::Refusing;
+
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
@@ -76,7 +78,7 @@ struct ServerChannel {
     tunnels: Mutex<HashMap<u64, TunnelEnd>>,
     next_tunnel: AtomicU64,
     /// Whether new tunnels are being refused at this channel's cap.
-    refusing_tunnels: caps::Refusing,
+    refusing_tunnels: Refusing,
 }
 
 impl ServerChannel {
@@ -105,7 +107,7 @@ pub struct ServerCore {
     /// One token per connected channel, for as long as it is served.
     serving: crate::sync::TaskTracker,
     /// Whether new channels are being refused at the cap (logged once).
-    refusing_channels: caps::Refusing,
+    refusing_channels: Refusing,
 }
 
 impl std::fmt::Debug for ServerCore {
@@ -139,7 +141,7 @@ impl ServerCore {
             channels: Mutex::new(HashMap::new()),
             next_channel: AtomicU64::new(1),
             serving: crate::sync::TaskTracker::new(),
-            refusing_channels: caps::Refusing::default(),
+            refusing_channels: Refusing::new(TARGET_SERVER, "new channels".into()),
         })
     }
 
@@ -212,7 +214,7 @@ impl ServerCore {
             closing: crate::sync::StopSignal::new(),
             tunnels: Mutex::new(HashMap::new()),
             next_tunnel: AtomicU64::new(1),
-            refusing_tunnels: caps::Refusing::default(),
+            refusing_tunnels: Refusing::new(TARGET_SERVER, format!("new tunnels on channel {id}")),
         });
         let limits = self.settings().limits;
         let (connected, evicted) = {
@@ -226,7 +228,7 @@ impl ServerCore {
             if connected >= limits.max_channels {
                 drop(channels);
                 self.refusing_channels
-                    .refused("new channels", connected, limits.max_channels);
+                    .refused(connected, limits.max_channels);
                 return Err(Error::Busy(format!(
                     "the server has its most channels ({}); try again later",
                     limits.max_channels
@@ -244,7 +246,7 @@ impl ServerCore {
             (connected, evicted)
         };
         self.refusing_channels
-            .admitted("new channels", connected + 1, limits.max_channels);
+            .admitted(connected + 1, limits.max_channels);
         if !evicted.is_empty() {
             record!(
                 debug,

@@ -166,8 +166,7 @@ impl ServerCore {
     }
 
     fn no_tunnel_room(entry: &ServerChannel, count: usize, limit: usize) -> Error {
-        let what = format!("new tunnels on channel {}", entry.id);
-        entry.refusing_tunnels.refused(&what, count, limit);
+        entry.refusing_tunnels.refused(count, limit);
         Error::Busy(format!(
             "channel `{}` has its most tunnels ({limit})",
             entry.id
@@ -199,8 +198,7 @@ impl ServerCore {
                 Err(Self::no_tunnel_room(entry, count, limit))
             }
             None => {
-                let what = format!("new tunnels on channel {}", entry.id);
-                entry.refusing_tunnels.admitted(&what, count, limit);
+                entry.refusing_tunnels.admitted(count, limit);
                 Ok(())
             }
         }

@@ -1,6 +1,6 @@
 //! A cap on the connections one tunnel end carries at once: past it, a new
-//! connection is closed at once, and the first refusal of a run is logged
-//! (then once more when the end is below its cap again).
+//! connection is closed at once. [`Refusing`] logs the runs of refusals, for
+//! these caps and the server's.
 
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -12,62 +12,95 @@ use futures::{AsyncRead, AsyncWrite};
 use crate::instance::{record, TARGET_TUNNEL};
 use crate::runtime::BoxConn;
 
+/// Whether work of one kind is being refused at its cap. A run of refusals
+/// is logged when it starts, and its end once use is back under 90 % of the
+/// cap (with the number refused), so that a cap held full logs twice, not
+/// once per refusal.
+#[derive(Debug)]
+pub(crate) struct Refusing {
+    target: &'static str,
+    /// What is refused (`new channels`, `connections on tunnel exit ...`).
+    what: String,
+    refusing: AtomicBool,
+    refused: AtomicUsize,
+}
+
+impl Refusing {
+    /// A log of refusals of `what`, to `target`.
+    pub(crate) fn new(target: &'static str, what: String) -> Refusing {
+        Refusing {
+            target,
+            what,
+            refusing: AtomicBool::new(false),
+            refused: AtomicUsize::new(0),
+        }
+    }
+
+    /// Work was refused with `count` of `limit` in use.
+    pub(crate) fn refused(&self, count: usize, limit: usize) {
+        self.refused.fetch_add(1, Ordering::AcqRel);
+        if !self.refusing.swap(true, Ordering::AcqRel) {
+            record!(
+                warn,
+                self.target,
+                "refusing {}: {count} in use, at the cap of {limit} (see the README's limits)",
+                self.what
+            );
+        }
+    }
+
+    /// Work was taken, `count` of `limit` now in use.
+    pub(crate) fn admitted(&self, count: usize, limit: usize) {
+        if self.refusing.load(Ordering::Acquire)
+            && count.saturating_mul(10) <= limit.saturating_mul(9)
+            && self.refusing.swap(false, Ordering::AcqRel)
+        {
+            let refused = self.refused.swap(0, Ordering::AcqRel);
+            record!(
+                info,
+                self.target,
+                "taking {} again ({count} of {limit} in use); {refused} were refused",
+                self.what
+            );
+        }
+    }
+}
+
 /// How many connections one tunnel end may carry at once.
 pub(crate) struct Cap {
     limit: usize,
     open: AtomicUsize,
-    refusing: AtomicBool,
-    /// What the log calls this end (`tunnel entrance 127.0.0.1:20001`).
-    name: String,
+    refusing: Refusing,
 }
 
 impl Cap {
-    /// A cap of `limit` connections (`usize::MAX`: none) for the end `name`.
+    /// A cap of `limit` connections (`usize::MAX`: none) for the end `name`
+    /// (`tunnel entrance 127.0.0.1:20001`).
     pub(crate) fn new(limit: usize, name: String) -> Arc<Cap> {
         Arc::new(Cap {
             limit,
             open: AtomicUsize::new(0),
-            refusing: AtomicBool::new(false),
-            name,
+            refusing: Refusing::new(TARGET_TUNNEL, format!("connections on {name}")),
         })
     }
 
     /// A slot for one more connection, held until the slot is dropped;
     /// `None` at the cap.
     pub(crate) fn admit(self: &Arc<Self>) -> Option<Slot> {
-        let admitted = self
+        match self
             .open
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |open| {
                 (open < self.limit).then_some(open + 1)
-            })
-            .is_ok();
-        if !admitted {
-            if !self.refusing.swap(true, Ordering::AcqRel) {
-                record!(
-                    warn,
-                    TARGET_TUNNEL,
-                    "{}: at its cap of {} connections; refusing new ones until one ends",
-                    self.name,
-                    self.limit
-                );
+            }) {
+            Ok(before) => {
+                self.refusing.admitted(before + 1, self.limit);
+                Some(Slot(Arc::clone(self)))
             }
-            return None;
+            Err(open) => {
+                self.refusing.refused(open, self.limit);
+                None
+            }
         }
-        // The end of a run is logged once the count is back under 90 % of
-        // the cap: a cap held full logs twice, not once per connection.
-        let open = self.open.load(Ordering::Acquire);
-        if open.saturating_mul(10) <= self.limit.saturating_mul(9)
-            && self.refusing.swap(false, Ordering::AcqRel)
-        {
-            record!(
-                info,
-                TARGET_TUNNEL,
-                "{}: below its cap again ({open} of {} open); taking connections",
-                self.name,
-                self.limit
-            );
-        }
-        Some(Slot(Arc::clone(self)))
     }
 }
 

@@ -7,6 +7,7 @@ mod entrance;
 mod exit;
 mod idle;
 
+pub(crate) use cap::Refusing;
 pub(crate) use end::TunnelEnd;
 pub(crate) use entrance::{Entrance, SpareSettings, SpareSource};
 pub(crate) use exit::Exit;

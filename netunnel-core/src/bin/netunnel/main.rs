@@ -12,6 +12,7 @@ mod server_cmd;
 mod signals;
 
 use clap::{Parser, Subcommand};
+use netunnel_core::instance::safe_to_log;
 
 /// Tunnels of TCP connections over HTTP websockets.
 #[derive(Debug, Parser)]
@@ -52,24 +53,17 @@ fn init_logging(debug: bool) {
     }
 }
 
-/// The engine's records at any level, other crates' down to debug: their
-/// trace records can carry what travels (async-h1 logs whole requests,
-/// `Authorization` headers included), whatever `NETUNNEL_LOG` asks.
+/// env_logger's logger without other crates' trace records, whatever
+/// `NETUNNEL_LOG` asks (see `instance::safe_to_log`).
 struct NoForeignTrace(env_logger::Logger);
-
-impl NoForeignTrace {
-    fn safe(metadata: &log::Metadata<'_>) -> bool {
-        metadata.target().starts_with("netunnel") || metadata.level() <= log::Level::Debug
-    }
-}
 
 impl log::Log for NoForeignTrace {
     fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
-        Self::safe(metadata) && self.0.enabled(metadata)
+        safe_to_log(metadata) && self.0.enabled(metadata)
     }
 
     fn log(&self, record: &log::Record<'_>) {
-        if Self::safe(record.metadata()) {
+        if safe_to_log(record.metadata()) {
             self.0.log(record);
         }
     }
