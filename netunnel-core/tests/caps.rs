@@ -8,37 +8,13 @@ mod support;
 use std::io::{Read, Write};
 use std::time::Duration;
 
-use support::library::{client_of, transport_to};
+use support::library::{
+    client_of, deadline, options_with_config, server_with_config, transport_to, wait_for,
+};
 
 use netunnel_core::client::{Client, ClientSettings};
-use netunnel_core::{AsyncStdRuntime, ErrorKind, Server, ServerOptions};
+use netunnel_core::{AsyncStdRuntime, ErrorKind, Server};
 use serde_json::json;
-
-async fn deadline<F: std::future::Future>(future: F) -> F::Output {
-    async_std::future::timeout(support::WAIT, future)
-        .await
-        .expect("timed out")
-}
-
-async fn wait_for(what: &str, mut condition: impl FnMut() -> bool) {
-    let waited = async_std::future::timeout(support::WAIT, async {
-        while !condition() {
-            async_std::task::sleep(Duration::from_millis(10)).await;
-        }
-    });
-    assert!(waited.await.is_ok(), "timed out waiting for {what}");
-}
-
-/// A server whose configuration file holds `config`.
-async fn server_with(dir: &tempfile::TempDir, config: serde_json::Value) -> Server {
-    let path = dir.path().join("netunnel.conf");
-    std::fs::write(&path, config.to_string()).unwrap();
-    let options = ServerOptions::new()
-        .port(0)
-        .environment(false)
-        .config_path(&path);
-    deadline(Server::start(options)).await.unwrap()
-}
 
 async fn try_client(server: &Server) -> netunnel_core::Result<Client> {
     Client::connected(
@@ -74,7 +50,7 @@ fn refused(port: u16) -> bool {
 #[async_std::test]
 async fn channels_past_the_cap_are_busy_until_one_closes() {
     let dir = tempfile::tempdir().unwrap();
-    let server = server_with(&dir, json!({"max_channels": 2})).await;
+    let server = server_with_config(dir.path(), json!({"max_channels": 2})).await;
     let first = client_of(&server).await;
     let second = client_of(&server).await;
     let err = deadline(try_client(&server)).await.unwrap_err();
@@ -93,7 +69,7 @@ async fn channels_past_the_cap_are_busy_until_one_closes() {
 async fn channels_never_connected_cannot_lock_clients_out() {
     let dir = tempfile::tempdir().unwrap();
     let config = json!({"max_channels": 2, "max_pending_channels": 3});
-    let server = server_with(&dir, config).await;
+    let server = server_with_config(dir.path(), config).await;
     let port = server.local_addr().port();
     // Someone creates channels and never connects them.
     let created = async_std::task::spawn_blocking(move || {
@@ -126,7 +102,7 @@ async fn channels_never_connected_cannot_lock_clients_out() {
 async fn tunnels_past_a_channels_cap_are_busy_and_the_others_go_on() {
     let echo = support::echo_server();
     let dir = tempfile::tempdir().unwrap();
-    let server = server_with(&dir, json!({"max_tunnels_per_channel": 2})).await;
+    let server = server_with_config(dir.path(), json!({"max_tunnels_per_channel": 2})).await;
     let client = client_of(&server).await;
     let open = |client: &Client| {
         let client = client.clone();
@@ -166,7 +142,7 @@ async fn tunnels_past_a_channels_cap_are_busy_and_the_others_go_on() {
 async fn connections_past_a_tunnels_cap_are_closed_and_the_others_go_on() {
     let echo = support::echo_server();
     let dir = tempfile::tempdir().unwrap();
-    let server = server_with(&dir, json!({"max_connections_per_tunnel": 3})).await;
+    let server = server_with_config(dir.path(), json!({"max_connections_per_tunnel": 3})).await;
     let client = client_of(&server).await;
     let forward = deadline(client.open_tunnel_to_server("127.0.0.1", None, "127.0.0.1", echo))
         .await
@@ -210,12 +186,7 @@ async fn connections_past_a_tunnels_cap_are_closed_and_the_others_go_on() {
 async fn a_cap_that_is_not_a_positive_number_stops_the_start() {
     let dir = tempfile::tempdir().unwrap();
     for bad in [json!(0), json!(-1), json!("10"), json!(1.5)] {
-        let path = dir.path().join("netunnel.conf");
-        std::fs::write(&path, json!({"max_channels": bad}).to_string()).unwrap();
-        let options = ServerOptions::new()
-            .port(0)
-            .environment(false)
-            .config_path(&path);
+        let options = options_with_config(dir.path(), &json!({"max_channels": bad}));
         let err = deadline(Server::start(options)).await.unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Config, "{bad}: {err}");
         assert!(err.to_string().contains("max_channels"), "{err}");

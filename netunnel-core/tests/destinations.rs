@@ -5,27 +5,15 @@
 
 mod support;
 
-use support::library::client_of;
+use support::library::{client_of, deadline, options_with_config, server_with_config};
 
 use netunnel_core::client::Client;
-use netunnel_core::{ErrorKind, Server, ServerOptions};
+use netunnel_core::{ErrorKind, Server};
 use serde_json::json;
-
-async fn deadline<F: std::future::Future>(future: F) -> F::Output {
-    async_std::future::timeout(support::WAIT, future)
-        .await
-        .expect("timed out")
-}
 
 /// A server whose configuration file holds `config`, and a client of it.
 async fn server_with(dir: &tempfile::TempDir, config: serde_json::Value) -> (Server, Client) {
-    let path = dir.path().join("netunnel.conf");
-    std::fs::write(&path, config.to_string()).unwrap();
-    let options = ServerOptions::new()
-        .port(0)
-        .environment(false)
-        .config_path(&path);
-    let server = deadline(Server::start(options)).await.unwrap();
+    let server = server_with_config(dir.path(), config).await;
     let client = client_of(&server).await;
     (server, client)
 }
@@ -163,21 +151,15 @@ impl netunnel_core::Runtime for Recording {
 async fn tunnels_to_a_name_connect_and_listen_on_addresses_only() {
     let echo = support::echo_server();
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("netunnel.conf");
     let rules = json!({
         "allowed_tunnel_destinations": {"127.0.0.0/8": "*", "::1/128": "*"},
         "allowed_tunnel_entrances": {"localhost": "*"},
     });
-    std::fs::write(&path, rules.to_string()).unwrap();
     let recording = std::sync::Arc::new(Recording {
         inner: netunnel_core::AsyncStdRuntime::shared(),
         hosts: Default::default(),
     });
-    let options = ServerOptions::new()
-        .port(0)
-        .environment(false)
-        .config_path(&path)
-        .runtime(recording.clone());
+    let options = options_with_config(dir.path(), &rules).runtime(recording.clone());
     let server = deadline(Server::start(options)).await.unwrap();
     let client = client_of(&server).await;
     let entrance = deadline(forward(&client, "localhost", echo)).await.unwrap();
