@@ -82,9 +82,17 @@ pub enum ConfigError {
 }
 
 impl From<ConfigError> for crate::Error {
-    /// Keeps the configuration error whole, as the source.
+    /// A file that cannot be written is an I/O failure of this side (a full
+    /// disk, say: HTTP 500), not a mistake in what was asked; every other
+    /// configuration error is kept whole, as the source.
     fn from(err: ConfigError) -> Self {
-        crate::Error::Configuration(Box::new(err))
+        match err {
+            ConfigError::Write { path, source } => crate::Error::io(
+                format!("cannot write the configuration file {}", path.display()),
+                source,
+            ),
+            other => crate::Error::Configuration(Box::new(other)),
+        }
     }
 }
 

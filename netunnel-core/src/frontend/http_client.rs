@@ -16,9 +16,6 @@ use crate::runtime::{timeout, RuntimeRef};
 use crate::transport::{Method, Reply, Transport};
 use crate::ws::{self, Upgraded};
 
-/// Bound on one REST exchange or websocket handshake.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
-
 /// How an [`HttpTransport`] reaches its server besides the URL.
 #[derive(Clone, Default)]
 pub struct TransportOptions {
@@ -51,6 +48,8 @@ pub struct HttpTransport {
     port: u16,
     /// Path prefix without a trailing slash (empty for none).
     prefix: String,
+    /// Bound on each exchange and handshake.
+    request_timeout: Duration,
 }
 
 impl std::fmt::Debug for HttpTransport {
@@ -60,6 +59,9 @@ impl std::fmt::Debug for HttpTransport {
 }
 
 impl HttpTransport {
+    /// Default bound on one REST exchange or websocket handshake: 30 s.
+    pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
     /// A transport to `server_url` (`http://` or `https://`, verified against
     /// the system roots), without a proxy.
     pub fn new(rt: RuntimeRef, server_url: &str) -> Result<HttpTransport> {
@@ -101,7 +103,17 @@ impl HttpTransport {
             host,
             port,
             prefix,
+            request_timeout: Self::DEFAULT_REQUEST_TIMEOUT,
         })
+    }
+
+    /// The same transport with another bound on each REST exchange and
+    /// websocket handshake, connecting and any proxy included (default
+    /// [`Self::DEFAULT_REQUEST_TIMEOUT`]). A server that accepts the connection and
+    /// never answers fails with [`crate::ErrorKind::Timeout`] after it.
+    pub fn with_request_timeout(mut self, timeout: Duration) -> HttpTransport {
+        self.request_timeout = timeout;
+        self
     }
 
     fn authority(&self) -> String {
@@ -200,7 +212,7 @@ impl HttpTransport {
         what: String,
         work: impl std::future::Future<Output = Result<T>>,
     ) -> Result<T> {
-        timeout(&*self.rt, REQUEST_TIMEOUT, work)
+        timeout(&*self.rt, self.request_timeout, work)
             .await
             .unwrap_or(Err(Error::Timeout(what)))
     }
@@ -243,6 +255,7 @@ impl HttpTransport {
             host: self.host.clone(),
             port: self.port,
             prefix: self.prefix.clone(),
+            request_timeout: self.request_timeout,
         }
     }
 }

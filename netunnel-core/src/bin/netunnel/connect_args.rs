@@ -31,6 +31,17 @@ pub struct ConnectArgs {
     /// Do not verify the server's certificate.
     #[arg(long, global = true)]
     no_ssl_validate: bool,
+    /// Seconds to wait for each answer of the server (a REST exchange or a
+    /// websocket handshake, connecting included) before giving up.
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        env = "NETUNNEL_REQUEST_TIMEOUT",
+        default_value = "30",
+        value_parser = crate::heartbeat_args::parse_interval,
+        global = true
+    )]
+    request_timeout: std::time::Duration,
     #[command(flatten)]
     auth: crate::auth_args::AuthArgs,
 }
@@ -120,11 +131,10 @@ impl ConnectArgs {
                 netunnel_core::proxy::redact_url(&proxy.url)
             );
         }
-        Ok(Arc::new(HttpTransport::with_options(
-            rt,
-            &self.server,
-            options,
-        )?))
+        Ok(Arc::new(
+            HttpTransport::with_options(rt, &self.server, options)?
+                .with_request_timeout(self.request_timeout),
+        ))
     }
 }
 

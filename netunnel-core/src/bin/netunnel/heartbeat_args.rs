@@ -29,7 +29,8 @@ impl HeartbeatArgs {
     }
 }
 
-fn parse_interval(text: &str) -> Result<Duration, String> {
+/// Seconds given on the command line, fractions allowed, 0.01 to 86400.
+pub fn parse_interval(text: &str) -> Result<Duration, String> {
     let seconds: f64 = text
         .trim()
         .parse()
