@@ -5,6 +5,8 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
+use async_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use async_tungstenite::tungstenite::protocol::CloseFrame;
 use async_tungstenite::tungstenite::Message;
 use bson::Document;
 use futures::channel::oneshot;
@@ -34,6 +36,9 @@ impl MessageHandler for AcceptAll {
         Box::pin(async { Ok(()) })
     }
 }
+
+/// Requests from the other side answered at once; past it, reading waits.
+const MAX_ANSWERING: usize = 64;
 
 type Pending = HashMap<i64, oneshot::Sender<(Document, Option<String>)>>;
 
@@ -139,41 +144,65 @@ impl Channel {
         heartbeat: Option<Heartbeat>,
     ) {
         let activity = Activity::default();
+        let mut reason = None;
         {
-            let receive = std::pin::pin!(self.receive_loop(&rt, receiver, handler, &activity));
+            let receive = std::pin::pin!(self.receive_loop(receiver, handler, &activity));
             let alive = std::pin::pin!(keep_alive(&*rt, heartbeat, &activity, &self.sender));
             let stop = self.closed.wait();
-            if let Either::Left((Either::Right(_), _)) = select(select(receive, alive), stop).await
-            {
-                record!(
+            match select(select(receive, alive), stop).await {
+                Either::Left((Either::Left((why, _)), _)) => reason = why,
+                Either::Left((Either::Right(_), _)) => record!(
                     warn,
                     TARGET_CHANNEL,
                     "control channel {} stopped answering pings; closing it",
                     self.id
-                );
+                ),
+                Either::Right(_) => {}
             }
         }
         self.closed.fire();
         self.pending_map().clear();
         let mut sender = self.sender.lock().await;
-        let _ =
-            crate::runtime::timeout(&*rt, std::time::Duration::from_secs(2), sender.close(None))
-                .await;
+        let _ = crate::runtime::timeout(
+            &*rt,
+            std::time::Duration::from_secs(2),
+            sender.close(reason),
+        )
+        .await;
         record!(debug, TARGET_CHANNEL, "control channel {} closed", self.id);
     }
 
     async fn receive_loop(
         self: &Arc<Self>,
-        rt: &RuntimeRef,
-        mut receiver: WsReceiver,
+        receiver: WsReceiver,
         handler: Arc<dyn MessageHandler>,
         activity: &Activity,
-    ) {
-        while let Some(message) = receiver.next().await {
+    ) -> Option<CloseFrame> {
+        use futures::stream::FuturesUnordered;
+        let mut receiver = receiver;
+        // Answers being worked out and sent. At the bound nothing more is
+        // read, so a peer that sends requests and never reads the answers
+        // fills its own buffers, not ours.
+        let mut answering = FuturesUnordered::new();
+        loop {
+            let next = if answering.is_empty() {
+                receiver.next().await
+            } else if answering.len() >= MAX_ANSWERING {
+                answering.next().await;
+                continue;
+            } else {
+                match select(receiver.next(), answering.next()).await {
+                    Either::Left((next, _)) => next,
+                    Either::Right(_) => continue,
+                }
+            };
+            let Some(message) = next else {
+                return None;
+            };
             activity.bump();
             let bytes = match message {
                 Ok(Message::Binary(bytes)) => bytes,
-                Ok(Message::Close(_)) => return,
+                Ok(Message::Close(_)) => return None,
                 Ok(_) => continue,
                 Err(err) => {
                     record!(
@@ -182,7 +211,7 @@ impl Channel {
                         "control channel {} failed: {err}",
                         self.id
                     );
-                    return;
+                    return crate::ws::close_for(&err);
                 }
             };
             match ControlFrame::decode(&bytes) {
@@ -194,8 +223,10 @@ impl Channel {
                     Some(waiter) => {
                         let _ = waiter.send((data, error));
                     }
+                    // A late answer to a request that timed out, or noise:
+                    // nothing to do, and nothing worth a line per frame.
                     None => record!(
-                        warn,
+                        debug,
                         TARGET_CHANNEL,
                         "response {identifier} matches no request; ignored"
                     ),
@@ -206,7 +237,7 @@ impl Channel {
                 }) => {
                     let channel = Arc::clone(self);
                     let answer = handler.handle(message);
-                    rt.spawn(crate::instance::inherit(async move {
+                    answering.push(crate::instance::inherit(async move {
                         let error = answer.await.err();
                         let frame = ControlFrame::Response {
                             identifier,
@@ -216,7 +247,17 @@ impl Channel {
                         let _ = channel.send(frame).await;
                     }));
                 }
-                Err(err) => record!(warn, TARGET_CHANNEL, "control channel {}: {err}", self.id),
+                Err(err) => {
+                    // The other side does not speak the protocol: say why
+                    // and close, rather than log every frame it sends.
+                    record!(
+                        warn,
+                        TARGET_CHANNEL,
+                        "control channel {}: {err}; closing it",
+                        self.id
+                    );
+                    return Some(crate::ws::reason(CloseCode::Protocol, &err.to_string()));
+                }
             }
         }
     }

@@ -8,6 +8,7 @@
 
 use std::time::Duration;
 
+use async_tungstenite::tungstenite::protocol::CloseFrame;
 use async_tungstenite::tungstenite::Message;
 use async_tungstenite::WebSocketStream;
 use bytes::BytesMut;
@@ -35,8 +36,9 @@ const END_GRACE: Duration = Duration::from_secs(5);
 enum Down {
     /// The peer sent its end marker (reusable websockets only).
     PeerEnded,
-    /// The websocket closed or failed, or the TCP write failed.
-    Gone,
+    /// The websocket closed or failed, or the TCP write failed; with the
+    /// close frame that says why, when the other side broke the protocol.
+    Gone(Option<CloseFrame>),
 }
 
 /// Carries bytes between `tcp` and `ws` until either side ends, errors, or `stop`
@@ -59,6 +61,7 @@ where
     let activity = Activity::default();
     let (tcp_read, tcp_write) = tcp.split();
     // `Some(true)`: our TCP side ended; `Some(false)`: the peer ended; `None`: failure.
+    let mut why = None;
     let ended = {
         let up = std::pin::pin!(tcp_to_ws(tcp_read, &sender));
         let down = std::pin::pin!(ws_to_tcp(&mut receiver, tcp_write, &activity, reuse));
@@ -66,7 +69,10 @@ where
         match select(select(up, down), select(alive, stop)).await {
             Either::Left((Either::Left(_), _)) => Some(true),
             Either::Left((Either::Right((Down::PeerEnded, _)), _)) => Some(false),
-            Either::Left((Either::Right((Down::Gone, _)), _)) => None,
+            Either::Left((Either::Right((Down::Gone(reason), _)), _)) => {
+                why = reason;
+                None
+            }
             Either::Right(_) => None,
         }
     };
@@ -83,7 +89,7 @@ where
             return WebSocketStream::reunite(sender, receiver).ok();
         }
     }
-    let _ = timeout(rt, CLOSE_GRACE, sender.close(None)).await;
+    let _ = timeout(rt, CLOSE_GRACE, sender.close(why)).await;
     None
 }
 
@@ -187,7 +193,7 @@ async fn ws_to_tcp(
             Ok(frame) => frame,
             Err(err) => {
                 record!(debug, TARGET_TUNNEL, "websocket receive failed: {err}");
-                return Down::Gone;
+                return Down::Gone(crate::ws::close_for(&err));
             }
         };
         match while_pumping(frame, reuse) {
@@ -198,15 +204,15 @@ async fn ws_to_tcp(
                         TARGET_TUNNEL,
                         "tunnelled connection write failed: {err}"
                     );
-                    return Down::Gone;
+                    return Down::Gone(None);
                 }
             }
             Pumping::Skip => {}
             Pumping::PeerEnded => return Down::PeerEnded,
-            Pumping::Gone => return Down::Gone,
+            Pumping::Gone => return Down::Gone(None),
         }
     }
-    Down::Gone
+    Down::Gone(None)
 }
 
 #[cfg(test)]

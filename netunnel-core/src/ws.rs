@@ -3,7 +3,8 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use async_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
+use async_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use async_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
 use async_tungstenite::tungstenite::Message;
 use async_tungstenite::{WebSocketReceiver, WebSocketSender, WebSocketStream};
 use futures::lock::Mutex;
@@ -94,8 +95,41 @@ pub(crate) fn config() -> WebSocketConfig {
         .read_buffer_size(2 * 1024)
         .write_buffer_size(0)
         .max_write_buffer_size(4 << 20)
-        .max_message_size(Some(16 << 20))
-        .max_frame_size(Some(16 << 20))
+        .max_message_size(Some(MAX_MESSAGE))
+        .max_frame_size(Some(MAX_MESSAGE))
+}
+
+/// The largest message (and frame) accepted from the other side: 16 times
+/// the largest either NETunnel sends (64 KiB of data; control documents are
+/// a few hundred bytes), and what one websocket of a hostile peer can make
+/// us hold.
+pub(crate) const MAX_MESSAGE: usize = 1 << 20;
+
+/// The close frame that tells the other side why its frames were refused:
+/// too large (1009), not valid UTF-8 text (1007) or not the protocol (1002).
+/// `None` for failures where the connection is gone anyway.
+pub(crate) fn close_for(err: &async_tungstenite::tungstenite::Error) -> Option<CloseFrame> {
+    use async_tungstenite::tungstenite::Error as E;
+    let code = match err {
+        E::Capacity(_) => CloseCode::Size,
+        E::Utf8(_) => CloseCode::Invalid,
+        E::Protocol(_) | E::AttackAttempt => CloseCode::Protocol,
+        _ => return None,
+    };
+    Some(reason(code, &err.to_string()))
+}
+
+/// A close frame with `text` as its reason, cut to what a close frame holds
+/// (123 bytes) at a character boundary.
+pub(crate) fn reason(code: CloseCode, text: &str) -> CloseFrame {
+    let mut end = text.len().min(123);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    CloseFrame {
+        code,
+        reason: text[..end].to_string().into(),
+    }
 }
 
 /// Keep-alive of one websocket: after `idle` with nothing received, ping; when

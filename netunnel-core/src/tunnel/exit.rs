@@ -163,7 +163,11 @@ impl Exit {
                         self,
                         idle::kind(&frame)
                     );
-                    let _ = timeout(&*self.rt, CLOSE_GRACE, ws.close(None)).await;
+                    let why = crate::ws::reason(
+                        async_tungstenite::tungstenite::protocol::frame::coding::CloseCode::Protocol,
+                        "a data frame before `pasten`",
+                    );
+                    let _ = timeout(&*self.rt, CLOSE_GRACE, ws.close(Some(why))).await;
                     return false;
                 }
             }

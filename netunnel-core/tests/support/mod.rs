@@ -5,6 +5,7 @@
 
 pub mod library;
 pub mod netunnel1;
+pub mod raw_ws;
 pub mod services;
 pub mod sshd;
 
