@@ -196,9 +196,7 @@ impl Channel {
                     Either::Right(_) => continue,
                 }
             };
-            let Some(message) = next else {
-                return None;
-            };
+            let message = next?;
             activity.bump();
             let bytes = match message {
                 Ok(Message::Binary(bytes)) => bytes,
