@@ -139,15 +139,8 @@ async fn read_status(conn: &mut BoxConn) -> Result<(u16, String)> {
         }
         head.push(byte[0]);
     }
-    let text = String::from_utf8_lossy(&head);
-    let line = text.lines().next().unwrap_or_default();
-    let mut parts = line.splitn(3, ' ');
-    let _version = parts.next();
-    let status = parts
-        .next()
-        .and_then(|code| code.parse().ok())
-        .ok_or_else(|| Error::Protocol(format!("unexpected answer from the proxy: {line}")))?;
-    Ok((status, parts.next().unwrap_or_default().to_string()))
+    let head = crate::wire::ResponseHead::parse(&head, "the proxy")?;
+    Ok((head.status, head.reason))
 }
 
 /// Connects to the proxy itself.

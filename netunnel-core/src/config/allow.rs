@@ -67,9 +67,13 @@ impl AllowList {
     /// Whether the entry written exactly as `text` allows `port` (NETunnel
     /// 1.0.x's rule).
     pub fn allows_text(&self, text: &str, port: u16) -> bool {
-        self.0
-            .get(text)
-            .is_some_and(|ports| ports_allow(ports, port))
+        // A range key is a range, never the text of a destination: the
+        // destination `10.0.0.0/8` is not an address (found by fuzzing).
+        !text.contains('/')
+            && self
+                .0
+                .get(text)
+                .is_some_and(|ports| ports_allow(ports, port))
     }
 
     /// Whether a CIDR range entry covering `ip` allows `port`. Only host

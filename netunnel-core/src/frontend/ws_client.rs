@@ -11,6 +11,7 @@ use futures::io::{AsyncReadExt, AsyncWriteExt};
 use crate::auth::Headers;
 use crate::error::{Error, Result};
 use crate::runtime::BoxConn;
+use crate::wire::ResponseHead;
 use crate::ws::Upgraded;
 
 /// Longest response head we accept.
@@ -19,22 +20,6 @@ const MAX_HEAD: usize = 16 * 1024;
 const MAX_ERROR_BODY: usize = 4 * 1024;
 /// Bytes read at a time while looking for the end of the head.
 const READ_CHUNK: usize = 512;
-
-/// What the server answered.
-struct Head {
-    status: u16,
-    reason: String,
-    headers: Vec<(String, String)>,
-}
-
-impl Head {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-}
 
 /// Upgrades `conn` to a websocket: `GET target` with `headers` (from the auth
 /// plugin) to `authority` (the `Host` header). `path` names the route in errors.
@@ -59,7 +44,7 @@ pub(super) async fn upgrade(
     conn.write_all(request.as_bytes()).await.map_err(io)?;
     conn.flush().await.map_err(io)?;
     let (head, rest) = read_head(&mut conn).await.map_err(io)?;
-    let head = parse_head(&head)?;
+    let head = ResponseHead::parse(&head, "the server")?;
     if head.status != 101 {
         let body = read_body(&mut conn, rest, &head).await;
         let body = String::from_utf8_lossy(&body);
@@ -124,38 +109,11 @@ async fn read_head(conn: &mut BoxConn) -> std::io::Result<(Vec<u8>, Vec<u8>)> {
     }
 }
 
-fn parse_head(head: &[u8]) -> Result<Head> {
-    let bad = || Error::Protocol("the server's answer is not HTTP".into());
-    let text = std::str::from_utf8(head).map_err(|_| bad())?;
-    let mut lines = text.split("\r\n");
-    let status_line = lines.next().ok_or_else(bad)?;
-    let mut parts = status_line.splitn(3, ' ');
-    let version = parts.next().ok_or_else(bad)?;
-    if !version.starts_with("HTTP/1.") {
-        return Err(bad());
-    }
-    let status = parts
-        .next()
-        .and_then(|code| code.parse().ok())
-        .ok_or_else(bad)?;
-    let reason = parts.next().unwrap_or("").to_string();
-    let headers = lines
-        .filter(|line| !line.is_empty())
-        .filter_map(|line| line.split_once(':'))
-        .map(|(name, value)| (name.trim().to_string(), value.trim().to_string()))
-        .collect();
-    Ok(Head {
-        status,
-        reason,
-        headers,
-    })
-}
-
 /// The start of a refusal's body, at most [`MAX_ERROR_BODY`] bytes: up to its
 /// `Content-Length`, or only what already arrived with the head (a server that
 /// keeps the connection open must not make us wait); what cannot be read is
 /// left out.
-async fn read_body(conn: &mut BoxConn, mut body: Vec<u8>, head: &Head) -> Vec<u8> {
+async fn read_body(conn: &mut BoxConn, mut body: Vec<u8>, head: &ResponseHead) -> Vec<u8> {
     let Some(length) = head
         .header("Content-Length")
         .and_then(|v| v.parse::<usize>().ok())

@@ -1,12 +1,14 @@
 //! What travels on the wire: REST bodies (JSON) and control-channel documents (BSON).
 
 mod control;
+mod http_head;
 mod peer_requests;
 mod peers;
 mod proxy_request;
 mod rest;
 
 pub use control::{ControlFrame, ControlMessage};
+pub use http_head::ResponseHead;
 pub use peer_requests::{NewPeer, NewStaticTunnel, PeerChanges};
 pub use peers::{Peer, StaticTunnel};
 pub use proxy_request::{HttpProxyRequest, HttpProxyView};
