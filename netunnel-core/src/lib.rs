@@ -18,6 +18,7 @@ mod channel;
 pub mod client;
 pub mod config;
 mod error;
+mod http_head;
 pub mod instance;
 pub mod peer;
 pub mod proxy;

@@ -139,7 +139,7 @@ async fn read_status(conn: &mut BoxConn) -> Result<(u16, String)> {
         }
         head.push(byte[0]);
     }
-    let head = crate::wire::ResponseHead::parse(&head, "the proxy")?;
+    let head = crate::http_head::ResponseHead::parse(&head, "the proxy")?;
     Ok((head.status, head.reason))
 }
 

@@ -13,6 +13,7 @@ const ORDER: &[&str] = &[
     "sync",
     "read_ahead",
     "ws",
+    "http_head",
     "proxy",
     "wire",
     "config",

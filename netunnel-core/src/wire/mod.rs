@@ -1,14 +1,13 @@
 //! What travels on the wire: REST bodies (JSON) and control-channel documents (BSON).
 
 mod control;
-mod http_head;
 mod peer_requests;
 mod peers;
 mod proxy_request;
 mod rest;
 
+pub use crate::http_head::ResponseHead;
 pub use control::{ControlFrame, ControlMessage};
-pub use http_head::ResponseHead;
 pub use peer_requests::{NewPeer, NewStaticTunnel, PeerChanges};
 pub use peers::{Peer, StaticTunnel};
 pub use proxy_request::{HttpProxyRequest, HttpProxyView};
