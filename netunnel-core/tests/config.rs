@@ -72,6 +72,14 @@ fn config_file_is_created_private_and_keeps_its_key() {
         std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
         0o600
     );
+    // The folders it created are its own.
+    for folder in [
+        path.parent().unwrap(),
+        path.parent().unwrap().parent().unwrap(),
+    ] {
+        let mode = std::fs::metadata(folder).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o700, "{}", folder.display());
+    }
     server.signal("TERM");
     assert_eq!(server.wait_exit().0, Some(0));
     let (_server, _) = server_with(&["-c", &arg], &[]);
@@ -587,4 +595,38 @@ fn keys_starting_with_a_hyphen_are_accepted() {
     assert_eq!(server.wait_exit().0, Some(0));
     let (code, _, err) = run(&["config", "downgrade", &arg, "-s", HYPHEN_KEY]);
     assert_eq!(code, 0, "{err}");
+}
+
+#[test]
+fn a_folder_anyone_can_write_to_is_refused_and_a_sticky_one_warned_about() {
+    let dir = tempfile::tempdir().unwrap();
+    let open = dir.path().join("open");
+    std::fs::create_dir(&open).unwrap();
+    std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let path = open.join("netunnel.conf");
+    let mut server = Proc::spawn(bin(), &["server", "-p", "0", "-c", &path_arg(&path)]);
+    let (code, output) = server.wait_exit();
+    assert_eq!(code, Some(1), "{output:?}");
+    let error = error_line(&output);
+    assert!(error.contains("every user may write to"), "{error}");
+    assert!(
+        error.contains(&format!("chmod o-w {}", open.display())),
+        "{error}"
+    );
+    assert!(!path.exists(), "the file was written");
+
+    let sticky = dir.path().join("sticky");
+    std::fs::create_dir(&sticky).unwrap();
+    std::fs::set_permissions(&sticky, std::fs::Permissions::from_mode(0o1777)).unwrap();
+    let path = sticky.join("netunnel.conf");
+    let (server, _) = server_with(&["-c", &path_arg(&path)], &[]);
+    assert!(
+        server
+            .seen
+            .iter()
+            .any(|l| l.contains("a folder every user may add files to")),
+        "{:?}",
+        server.seen
+    );
+    assert!(path.exists());
 }

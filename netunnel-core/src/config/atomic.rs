@@ -9,7 +9,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 static COUNTER: AtomicU64 = AtomicU64::new(0);
 
-fn folder_of(path: &Path) -> PathBuf {
+/// The folder `path` is in (`.` for a bare file name).
+pub(super) fn folder_of(path: &Path) -> PathBuf {
     match path.parent() {
         Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
         _ => PathBuf::from("."),
@@ -24,11 +25,11 @@ fn temp_prefix(path: &Path) -> String {
     format!(".{name}.tmp-")
 }
 
-/// Replaces `path` with `bytes`, creating its folder if needed. The file is
-/// created with mode 0600.
+/// Replaces `path` with `bytes`, creating its folder (mode 0700) if needed.
+/// The file is created with mode 0600.
 pub(super) fn write(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let folder = folder_of(path);
-    fs::create_dir_all(&folder)?;
+    super::folder::create(&folder)?;
     let temp = folder.join(format!(
         "{}{}-{}",
         temp_prefix(path),

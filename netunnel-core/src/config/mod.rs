@@ -4,6 +4,7 @@
 pub mod address;
 mod allow;
 mod atomic;
+mod folder;
 mod keys;
 mod proxy;
 mod unblocked;
@@ -22,6 +23,7 @@ use crate::secret::{SecretError, SecretKey, TokenFormat};
 /// Why the configuration cannot be used. Messages name the file, key or
 /// variable, never a secret.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ConfigError {
     /// The file exists but cannot be read.
     #[error("cannot read the configuration file {path}: {source}")]
@@ -66,6 +68,15 @@ pub enum ConfigError {
         /// Why.
         #[source]
         source: std::io::Error,
+    },
+    /// Every user may write to the file's folder, so anyone could replace
+    /// the file (a folder with the sticky bit, such as `/tmp`, only warns).
+    #[error(
+        "every user may write to {folder}, the folder of the configuration file, so anyone could replace it: use a folder of your own, or `chmod o-w {folder}`"
+    )]
+    UnsafeFolder {
+        /// The folder.
+        folder: PathBuf,
     },
     /// A change was lost: the thread writing it panicked.
     #[error("the configuration change was interrupted")]
@@ -190,6 +201,25 @@ fn read_file(path: &Path) -> Result<Option<Map<String, Value>>, ConfigError> {
     }
 }
 
+/// Refuses a folder where anyone could replace the file; a warning for one
+/// where anyone may add files but not replace ours (sticky, as `/tmp`).
+fn check_folder(path: &Path) -> Result<Option<String>, ConfigError> {
+    let folder = atomic::folder_of(path);
+    match folder::judge(&folder) {
+        Ok(folder::Verdict::Private) => Ok(None),
+        Ok(folder::Verdict::Shared) => Ok(Some(format!(
+            "the configuration file is in {}, a folder every user may add files to; \
+             a folder of your own is safer",
+            folder.display()
+        ))),
+        Ok(folder::Verdict::Open) => Err(ConfigError::UnsafeFolder { folder }),
+        Err(source) => Err(ConfigError::Read {
+            path: folder,
+            source,
+        }),
+    }
+}
+
 /// Serialises as NETunnel does: JSON indented by 4.
 fn render(values: &Map<String, Value>) -> Vec<u8> {
     let mut out = Vec::new();
@@ -247,7 +277,9 @@ impl ConfigStore {
         let label = path
             .map(Path::to_path_buf)
             .unwrap_or_else(|| PathBuf::from("<defaults>"));
+        let mut warnings = Vec::new();
         if let Some(path) = path {
+            warnings.extend(check_folder(path)?);
             atomic::clean_leftovers(path);
             if let Some(file) = read_file(path)? {
                 for (key, value) in file {
@@ -288,7 +320,6 @@ impl ConfigStore {
             _ => None,
         };
         let (key, key_source) = choose_key(&mut values, flag_key.clone(), env_key, file_key)?;
-        let mut warnings = Vec::new();
         proxy::check_credentials(&values, &key, &mut warnings)?;
         let store = ConfigStore {
             path: path.map(Path::to_path_buf),
