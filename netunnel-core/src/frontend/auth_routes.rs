@@ -1,7 +1,6 @@
 //! Authentication on the server: a middleware that asks the plugin about every
 //! request but `POST /authenticate`, and that route itself.
 
-use futures::AsyncReadExt;
 use http_types::StatusCode;
 use tide::{Next, Request, Response};
 
@@ -64,17 +63,10 @@ impl tide::Middleware<State> for RequireAuth {
 
 /// `POST /authenticate`, answered by the plugin.
 pub(super) async fn authenticate(mut req: Request<State>) -> tide::Result {
-    let mut body = Vec::new();
-    req.take_body()
-        .take(MAX_BODY + 1)
-        .read_to_end(&mut body)
-        .await?;
-    if body.len() as u64 > MAX_BODY {
-        let mut res = Response::new(StatusCode::PayloadTooLarge);
-        let error = serde_json::json!({ "error": format!("request body over {MAX_BODY} bytes") });
-        res.set_body(error);
-        return Ok(res);
-    }
+    let body = match super::http_server::read_body(&mut req, MAX_BODY).await {
+        Ok(body) => body,
+        Err(err) => return Ok(super::http_server::error_response(&err)),
+    };
     let request = describe(&req, body);
     let answer = req.state().auth().authenticate(&request).await;
     let mut res = Response::new(

@@ -159,15 +159,23 @@ async fn accept_loop(
         };
         let app = Arc::clone(&app);
         let tls = tls.clone();
-        let handshakes = Arc::clone(&rt);
+        let conn_rt = Arc::clone(&rt);
         rt.spawn(crate::instance::inherit(async move {
+            let rt = conn_rt;
+            let wait = app.state().settings().request_timeout;
             let Some(acceptor) = tls else {
-                return serve_http(shared(stream), app, peer, false).await;
+                if let Some(stream) = super::request_head::first(&*rt, stream, wait).await {
+                    serve_http(shared(stream), app, peer, false).await;
+                }
+                return;
             };
             let handshake = acceptor.accept(stream);
-            match crate::runtime::timeout(&*handshakes, TLS_HANDSHAKE_TIMEOUT, handshake).await {
+            match crate::runtime::timeout(&*rt, TLS_HANDSHAKE_TIMEOUT, handshake).await {
                 Some(Ok(tls_stream)) => {
-                    serve_http(shared(Box::new(tls_stream)), app, peer, true).await;
+                    let stream: BoxConn = Box::new(tls_stream);
+                    if let Some(stream) = super::request_head::first(&*rt, stream, wait).await {
+                        serve_http(shared(stream), app, peer, true).await;
+                    }
                 }
                 Some(Err(err)) => record!(debug, TARGET_SERVER, "TLS handshake failed: {err}"),
                 None => record!(debug, TARGET_SERVER, "TLS handshake timed out"),
@@ -220,7 +228,7 @@ fn routes(core: Arc<ServerCore>) -> tide::Server<State> {
 }
 
 /// `{"error": ...}` with the error's status.
-fn error_response(err: &Error) -> Response {
+pub(super) fn error_response(err: &Error) -> Response {
     let status = StatusCode::try_from(err.http_status()).unwrap_or(StatusCode::InternalServerError);
     let mut res = Response::new(status);
     let body = ErrorBody {
@@ -265,20 +273,35 @@ pub(super) fn id_param(req: &Request<State>, name: &str) -> Result<u64> {
         .map_err(|_| Error::NotFound(format!("`{text}` is not a valid {name}")))
 }
 
-pub(super) async fn read_json(req: &mut Request<State>) -> Result<serde_json::Value> {
-    let too_large = || Error::TooLarge(format!("request body over {MAX_BODY} bytes"));
-    if req.len().is_some_and(|len| len as u64 > MAX_BODY) {
+/// Reads a request body of at most `max` bytes (413 past it), within the
+/// server's request timeout (400 past it).
+pub(super) async fn read_body(req: &mut Request<State>, max: u64) -> Result<Vec<u8>> {
+    let too_large = || Error::TooLarge(format!("request body over {max} bytes"));
+    if req.len().is_some_and(|len| len as u64 > max) {
         return Err(too_large());
     }
     let mut body = Vec::new();
-    req.take_body()
-        .take(MAX_BODY + 1)
-        .read_to_end(&mut body)
+    let wait = req.state().settings().request_timeout;
+    let rt = Arc::clone(req.state().runtime());
+    let mut reader = req.take_body().take(max + 1);
+    crate::runtime::timeout(&*rt, wait, reader.read_to_end(&mut body))
         .await
+        .ok_or_else(|| {
+            Error::BadRequest(format!(
+                "the request body did not arrive within {} s",
+                wait.as_secs_f64()
+            ))
+        })?
         .map_err(|err| Error::BadRequest(format!("cannot read the request body: {err}")))?;
-    if body.len() as u64 > MAX_BODY {
+    if body.len() as u64 > max {
         return Err(too_large());
     }
+    Ok(body)
+}
+
+/// Reads a JSON request body (at most [`MAX_BODY`]); an empty one is `{}`.
+pub(super) async fn read_json(req: &mut Request<State>) -> Result<serde_json::Value> {
+    let body = read_body(req, MAX_BODY).await?;
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(serde_json::json!({}));
     }

@@ -5,6 +5,7 @@ mod connector;
 mod http_client;
 mod http_server;
 mod peer_routes;
+mod request_head;
 mod server;
 mod tls;
 mod ws_client;

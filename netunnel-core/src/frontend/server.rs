@@ -29,6 +29,7 @@ pub struct ServerOptions {
     environment: bool,
     runtime: Option<RuntimeRef>,
     limits: Option<crate::server::Limits>,
+    request_timeout: Option<std::time::Duration>,
     instance: Instance,
 }
 
@@ -47,6 +48,7 @@ impl Clone for ServerOptions {
             environment: self.environment,
             runtime: self.runtime.clone(),
             limits: self.limits,
+            request_timeout: self.request_timeout,
             instance: Instance::new(InstanceKind::Server),
         }
     }
@@ -81,6 +83,7 @@ impl Default for ServerOptions {
             environment: true,
             runtime: None,
             limits: None,
+            request_timeout: None,
             instance: Instance::new(InstanceKind::Server),
         }
     }
@@ -167,6 +170,14 @@ impl ServerOptions {
     /// here, these win over the file (a stateless server has no file).
     pub fn limits(mut self, limits: crate::server::Limits) -> Self {
         self.limits = Some(limits);
+        self
+    }
+
+    /// How long a client may take to send the head of its first request on
+    /// a connection (408 past it), and then each request body (400 past
+    /// it). Default 30 s.
+    pub fn request_timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.request_timeout = Some(timeout);
         self
     }
 }
@@ -264,6 +275,9 @@ impl Server {
             limits: options
                 .limits
                 .unwrap_or_else(|| crate::server::Limits::from_config(&store)),
+            request_timeout: options
+                .request_timeout
+                .unwrap_or(ServerSettings::default().request_timeout),
             ..ServerSettings::default()
         };
         let auth = options.auth.clone().unwrap_or_else(|| Arc::new(NoAuth));

@@ -41,6 +41,10 @@ pub struct ServerSettings {
     pub heartbeat: Option<Heartbeat>,
     /// How much the server carries at once.
     pub limits: Limits,
+    /// How long a client may take to send the head of its first request on
+    /// a connection, and then again each request body: past it the head is
+    /// answered 408 and the body 400, and the connection is closed.
+    pub request_timeout: Duration,
 }
 
 impl Default for ServerSettings {
@@ -49,6 +53,7 @@ impl Default for ServerSettings {
             channel_connect_timeout: Duration::from_secs(30),
             heartbeat: Some(Heartbeat::default()),
             limits: Limits::default(),
+            request_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -72,8 +77,9 @@ struct ServerChannel {
     control: OnceLock<Arc<Channel>>,
     /// Fired once `control` is set.
     connected: crate::sync::StopSignal,
-    /// Fired by [`ServerCore::close_channel`]: a websocket that arrives (or
-    /// sets `control`) afterwards is closed, not served.
+    /// Fired by [`ServerCore::close_channel`], and when the control
+    /// websocket ends: a websocket that arrives (or sets `control`)
+    /// afterwards is closed, not served, and a tunnel is not added.
     closing: crate::sync::StopSignal,
     tunnels: Mutex<HashMap<u64, TunnelEnd>>,
     next_tunnel: AtomicU64,
@@ -344,6 +350,9 @@ impl ServerCore {
                 heartbeat,
             )
             .await;
+        // Before the tunnels stop: a tunnel being added from now on is
+        // refused (see `add_tunnel`), not left behind.
+        entry.closing.fire();
         self.channels_map().remove(&cid);
         let ends = entry.stop_tunnels();
         for end in ends {

@@ -183,18 +183,29 @@ impl ServerCore {
         limits: super::Limits,
     ) -> Result<()> {
         let limit = limits.max_tunnels_per_channel;
-        let (refused, count) = {
+        let (refused, closed, count) = {
             let mut tunnels = entry.tunnels();
-            if tunnels.len() >= limit {
-                (Some(end), tunnels.len())
+            // The channel ended while the tunnel was being made: its
+            // tunnels were stopped (under this lock) after `closing` fired,
+            // so this one would outlive it.
+            if entry.closing.is_fired() {
+                (Some(end), true, tunnels.len())
+            } else if tunnels.len() >= limit {
+                (Some(end), false, tunnels.len())
             } else {
                 tunnels.insert(tunnel_id, end);
-                (None, tunnels.len())
+                (None, false, tunnels.len())
             }
         };
         match refused {
             Some(end) => {
                 end.finish(&*self.rt, true).await;
+                if closed {
+                    return Err(Error::NotFound(format!(
+                        "channel `{}` was closed",
+                        entry.id
+                    )));
+                }
                 Err(Self::no_tunnel_room(entry, count, limit))
             }
             None => {
