@@ -247,9 +247,10 @@ impl Channel {
                 }
                 Err(err) => {
                     // The other side does not speak the protocol: say why
-                    // and close, rather than log every frame it sends.
+                    // and close. Debug only: the client is told, and a
+                    // warning per attempt would let anyone fill the log.
                     record!(
-                        warn,
+                        debug,
                         TARGET_CHANNEL,
                         "control channel {}: {err}; closing it",
                         self.id

@@ -386,3 +386,91 @@ fn a_full_disk_keeps_the_old_configuration_and_answers_an_error() {
     assert!(after.contains("proxy.example"), "{after}");
     drop(server);
 }
+
+/// The shared runtime, except that listening on `port` waits for `gate`.
+struct Gated {
+    inner: netunnel_core::RuntimeRef,
+    port: u16,
+    reached: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    gate: async_channel::Receiver<()>,
+}
+
+impl netunnel_core::Runtime for Gated {
+    fn spawn(&self, future: futures::future::BoxFuture<'static, ()>) {
+        self.inner.spawn(future)
+    }
+    fn sleep(&self, duration: Duration) -> futures::future::BoxFuture<'static, ()> {
+        self.inner.sleep(duration)
+    }
+    fn listen(
+        &self,
+        host: String,
+        port: u16,
+    ) -> futures::future::BoxFuture<'static, std::io::Result<Box<dyn netunnel_core::Listener>>>
+    {
+        let listening = self.inner.listen(host, port);
+        if port != self.port {
+            return listening;
+        }
+        let (reached, gate) = (std::sync::Arc::clone(&self.reached), self.gate.clone());
+        Box::pin(async move {
+            reached.store(true, std::sync::atomic::Ordering::SeqCst);
+            let _ = gate.recv().await;
+            listening.await
+        })
+    }
+    fn connect(
+        &self,
+        host: String,
+        port: u16,
+    ) -> futures::future::BoxFuture<'static, std::io::Result<netunnel_core::BoxConn>> {
+        self.inner.connect(host, port)
+    }
+    fn unblock(&self, work: Box<dyn FnOnce() + Send>) -> futures::future::BoxFuture<'static, ()> {
+        self.inner.unblock(work)
+    }
+}
+
+#[async_std::test]
+async fn a_tunnel_made_while_its_channel_closes_does_not_outlive_it() {
+    use support::library::{client_of, deadline, wait_for};
+    let entrance = support::free_port();
+    let (open_gate, gate) = async_channel::bounded(1);
+    let reached = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let runtime = std::sync::Arc::new(Gated {
+        inner: netunnel_core::AsyncStdRuntime::shared(),
+        port: entrance,
+        reached: std::sync::Arc::clone(&reached),
+        gate,
+    });
+    let options = ServerOptions::new()
+        .port(0)
+        .stateless()
+        .environment(false)
+        .runtime(runtime);
+    let server = deadline(Server::start(options)).await.unwrap();
+    let client = client_of(&server).await;
+    let echo = support::echo_server();
+    // A reverse tunnel whose entrance is still being opened...
+    let opening = {
+        let client = client.clone();
+        async_std::task::spawn(async move {
+            client
+                .open_tunnel_to_client("127.0.0.1", echo, "127.0.0.1", Some(entrance))
+                .await
+        })
+    };
+    wait_for("the entrance to be opened", || {
+        reached.load(std::sync::atomic::Ordering::SeqCst)
+    })
+    .await;
+    // ...when its channel ends.
+    let cid = server.channels()[0].id;
+    server.core().close_channel(cid).unwrap();
+    wait_for("the channel to end", || server.channels().is_empty()).await;
+    open_gate.send(()).await.unwrap();
+    let opened = deadline(opening).await;
+    assert!(opened.is_err(), "a tunnel was opened on a closed channel");
+    wait_for("the entrance to close", || !support::is_listening(entrance)).await;
+    server.stop().await;
+}

@@ -23,25 +23,37 @@ pub struct RawWs {
 
 /// Upgrades `GET path` on 127.0.0.1:`port`; panics unless the answer is 101.
 pub fn open(port: u16, path: &str) -> RawWs {
+    try_open(port, path).unwrap_or_else(|answer| panic!("no upgrade: {answer:?}"))
+}
+
+/// Upgrades `GET path` on 127.0.0.1:`port`; the answer's first line unless
+/// it is 101.
+pub fn try_open(port: u16, path: &str) -> Result<RawWs, String> {
     let mut stream = super::connect(port);
     let request = format!(
         "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n\
          Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
          Sec-WebSocket-Version: 13\r\n\r\n"
     );
-    stream.write_all(request.as_bytes()).unwrap();
-    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    stream
+        .write_all(request.as_bytes())
+        .map_err(|err| err.to_string())?;
+    let mut reader = BufReader::new(stream.try_clone().map_err(|err| err.to_string())?);
     let mut status = String::new();
-    reader.read_line(&mut status).unwrap();
-    assert!(status.starts_with("HTTP/1.1 101"), "no upgrade: {status:?}");
+    reader
+        .read_line(&mut status)
+        .map_err(|err| err.to_string())?;
+    if !status.starts_with("HTTP/1.1 101") {
+        return Err(status);
+    }
     loop {
         let mut line = String::new();
-        reader.read_line(&mut line).unwrap();
+        reader.read_line(&mut line).map_err(|err| err.to_string())?;
         if line == "\r\n" || line.is_empty() {
             break;
         }
     }
-    RawWs { stream, reader }
+    Ok(RawWs { stream, reader })
 }
 
 /// The header of a masked client frame carrying `len` bytes.
