@@ -86,6 +86,11 @@ enum Cmd {
         /// The next hop.
         #[arg(long)]
         to: SocketAddr,
+        /// One-way delay in milliseconds added to every byte each way, and
+        /// a round trip of it before a new connection carries anything (its
+        /// TCP handshake): a WAN link between the two sides.
+        #[arg(long, default_value_t = 0)]
+        delay_ms: u64,
     },
     /// Print a port on 127.0.0.1 that is free now.
     FreePort,
@@ -108,7 +113,9 @@ fn main() -> Result<()> {
         } => connrate::run(target, clients, duration),
         Cmd::Hold(args) => hold::run(&args),
         Cmd::Startup { runs, command } => startup::run(runs, &command),
-        Cmd::Relay { port, to } => relay::run(port, to),
+        Cmd::Relay { port, to, delay_ms } => {
+            relay::run(port, to, std::time::Duration::from_millis(delay_ms))
+        }
         Cmd::FreePort => {
             report::line("free-port", &[("port", ports::free_port()?.to_string())]);
             Ok(())

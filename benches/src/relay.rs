@@ -1,21 +1,28 @@
 //! A plain TCP relay: every accepted connection gets its own connection to the
 //! next hop, and bytes are copied both ways. Two of them in a chain are the
 //! tunnel's topology without the websocket: the ceiling a tunnel is measured
-//! against.
+//! against. With a delay it is a WAN link instead (this kernel has no
+//! `netem`): every byte arrives a fixed time after it was sent, each way, and
+//! a new connection carries nothing for one round trip (its handshake).
 
 use anyhow::{Context, Result};
 use async_std::net::{TcpListener, TcpStream};
 use async_std::task;
-use futures::io::AsyncWriteExt;
+use futures::io::{AsyncReadExt, AsyncWriteExt};
 use futures::StreamExt;
 use std::net::{Shutdown, SocketAddr};
+use std::time::{Duration, Instant};
 
 /// Bytes read at a time, each way: large, as a bulk relay would.
 const BUFFER: usize = 64 * 1024;
 
+/// Chunks in flight each way on a delayed link: with 64 KiB chunks, 4 MiB,
+/// the most the link holds (its bandwidth-delay product).
+const IN_FLIGHT: usize = 64;
+
 /// Listens on `127.0.0.1:port` (0: any), prints `port=N`, and relays every
-/// connection to `to` until killed.
-pub fn run(port: u16, to: SocketAddr) -> Result<()> {
+/// connection to `to`, `delay` late each way, until killed.
+pub fn run(port: u16, to: SocketAddr, delay: Duration) -> Result<()> {
     task::block_on(async {
         let listener = TcpListener::bind(("127.0.0.1", port))
             .await
@@ -26,7 +33,7 @@ pub fn run(port: u16, to: SocketAddr) -> Result<()> {
         while let Some(accepted) = incoming.next().await {
             let Ok(inbound) = accepted else { continue };
             task::spawn(async move {
-                let _ = relay(inbound, to).await;
+                let _ = relay(inbound, to, delay).await;
             });
         }
         Ok(())
@@ -34,13 +41,58 @@ pub fn run(port: u16, to: SocketAddr) -> Result<()> {
 }
 
 /// Copies both ways between `inbound` and a new connection to `to`.
-async fn relay(inbound: TcpStream, to: SocketAddr) -> Result<()> {
+async fn relay(inbound: TcpStream, to: SocketAddr, delay: Duration) -> Result<()> {
     inbound.set_nodelay(true)?;
     let outbound = TcpStream::connect(to).await?;
     outbound.set_nodelay(true)?;
-    let up = copy_then_shutdown(inbound.clone(), outbound.clone());
-    let down = copy_then_shutdown(outbound, inbound);
+    if delay.is_zero() {
+        let up = copy_then_shutdown(inbound.clone(), outbound.clone());
+        let down = copy_then_shutdown(outbound, inbound);
+        futures::future::try_join(up, down).await?;
+        return Ok(());
+    }
+    // The handshake: SYN there, SYN-ACK back.
+    let opened = Instant::now() + delay * 2;
+    let up = copy_delayed(inbound.clone(), outbound.clone(), delay, opened);
+    let down = copy_delayed(outbound, inbound, delay, opened);
     futures::future::try_join(up, down).await?;
+    Ok(())
+}
+
+/// Copies `from` to `to`, each chunk `delay` after it was read and none
+/// before `opened`, until EOF; then shuts `to` for writing (after the delay
+/// too).
+async fn copy_delayed(
+    mut from: TcpStream,
+    mut to: TcpStream,
+    delay: Duration,
+    opened: Instant,
+) -> Result<()> {
+    let (chunks, arriving) = async_channel::bounded::<(Instant, Vec<u8>)>(IN_FLIGHT);
+    let reader = task::spawn(async move {
+        let mut buffer = vec![0u8; BUFFER];
+        loop {
+            let n = from.read(&mut buffer).await?;
+            let due = (Instant::now() + delay).max(opened);
+            // An empty chunk is the EOF, delivered late as well.
+            if chunks.send((due, buffer[..n].to_vec())).await.is_err() || n == 0 {
+                return Ok::<(), std::io::Error>(());
+            }
+        }
+    });
+    while let Ok((due, chunk)) = arriving.recv().await {
+        let now = Instant::now();
+        if due > now {
+            task::sleep(due - now).await;
+        }
+        if chunk.is_empty() {
+            break;
+        }
+        to.write_all(&chunk).await?;
+    }
+    to.flush().await?;
+    let _ = to.shutdown(Shutdown::Write);
+    reader.await?;
     Ok(())
 }
 

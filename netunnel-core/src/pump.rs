@@ -1,10 +1,13 @@
 //! The byte pump: one TCP connection <-> one websocket, both directions at once.
 //!
-//! With NETunnel 1.0.x peers a connection ends by closing its websocket. When
-//! both sides are ours (see [`crate::wire::END_MESSAGE`]) the websocket is handed
-//! back instead: each side sends the end marker once it stops sending, and the
-//! websocket is clean once both markers have crossed, so the next connection can
-//! ride it without a new HTTP upgrade.
+//! With NETunnel 1.0.x peers a connection ends by closing its websocket, both
+//! directions at once. When both sides are ours (see
+//! [`crate::wire::END_MESSAGE`]) each direction ends on its own, as TCP's do:
+//! a side whose TCP connection reached end of file sends the end marker, and
+//! the side that receives it shuts down the writing half of its own TCP
+//! connection while the other direction goes on. Once both markers have
+//! crossed, the websocket is clean and is handed back, so the next connection
+//! can ride it without a new HTTP upgrade.
 
 use std::time::Duration;
 
@@ -12,7 +15,7 @@ use async_tungstenite::tungstenite::protocol::CloseFrame;
 use async_tungstenite::tungstenite::Message;
 use async_tungstenite::WebSocketStream;
 use bytes::BytesMut;
-use futures::future::{select, Either};
+use futures::future::{select, try_join, Either};
 use futures::io::{AsyncReadExt, AsyncWriteExt, ReadHalf, WriteHalf};
 use futures::lock::Mutex;
 use futures::StreamExt;
@@ -29,22 +32,19 @@ const INITIAL_READ: usize = 1024;
 /// How long we try to deliver a close frame before dropping the socket.
 const CLOSE_GRACE: Duration = Duration::from_secs(2);
 
-/// How long the other side may take to send its end marker.
-const END_GRACE: Duration = Duration::from_secs(5);
+/// Why one direction stopped without failing: it ended cleanly.
+struct Ended;
 
-/// Why the websocket-to-TCP direction stopped.
-enum Down {
-    /// The peer sent its end marker (reusable websockets only).
-    PeerEnded,
-    /// The websocket closed or failed, or the TCP write failed; with the
-    /// close frame that says why, when the other side broke the protocol.
-    Gone(Option<CloseFrame>),
-}
+/// Why a direction failed: the websocket closed or failed, or the TCP
+/// connection did; with the close frame that says why, when the other side
+/// broke the protocol.
+struct Failed(Option<CloseFrame>);
 
-/// Carries bytes between `tcp` and `ws` until either side ends, errors, or `stop`
-/// completes; then closes the TCP connection (NETunnel has no half-close).
-/// With `reuse`, returns the websocket when it is clean for another connection;
-/// otherwise (and on any failure) closes it and returns `None`.
+/// Carries bytes between `tcp` and `ws` until both directions end (between
+/// our own ends, `reuse`) or either does (1.0.x peers), until a failure, or
+/// until `stop` completes; then closes the TCP connection. With `reuse`,
+/// returns the websocket when it is clean for another connection; otherwise
+/// (and on any failure) closes it and returns `None`.
 pub(crate) async fn pump<S>(
     rt: &dyn Runtime,
     ws: WebSocket,
@@ -60,70 +60,52 @@ where
     let sender = Mutex::new(sender);
     let activity = Activity::default();
     let (tcp_read, tcp_write) = tcp.split();
-    // `Some(true)`: our TCP side ended; `Some(false)`: the peer ended; `None`: failure.
-    let mut why = None;
-    let ended = {
-        let up = std::pin::pin!(tcp_to_ws(tcp_read, &sender));
-        let down = std::pin::pin!(ws_to_tcp(&mut receiver, tcp_write, &activity, reuse));
-        let alive = std::pin::pin!(keep_alive(rt, heartbeat, &activity, &sender));
-        match select(select(up, down), select(alive, stop)).await {
-            Either::Left((Either::Left(_), _)) => Some(true),
-            Either::Left((Either::Right((Down::PeerEnded, _)), _)) => Some(false),
-            Either::Left((Either::Right((Down::Gone(reason), _)), _)) => {
-                why = reason;
-                None
+    let outcome = {
+        let up = up(tcp_read, &sender, reuse);
+        let down = ws_to_tcp(&mut receiver, tcp_write, &activity, reuse);
+        let carried = async {
+            if reuse {
+                try_join(up, down).await.map(|_| Ended)
+            } else {
+                // 1.0.x: the first direction to end ends the connection.
+                match select(std::pin::pin!(up), std::pin::pin!(down)).await {
+                    Either::Left((_, _)) => Err(Failed(None)),
+                    Either::Right((done, _)) => done.and(Err(Failed(None))),
+                }
             }
-            Either::Right(_) => None,
+        };
+        let alive = std::pin::pin!(keep_alive(rt, heartbeat, &activity, &sender));
+        match select(std::pin::pin!(carried), select(alive, stop)).await {
+            Either::Left((done, _)) => done,
+            Either::Right(_) => Err(Failed(None)),
         }
     };
     let mut sender = sender.into_inner();
-    if let (true, Some(ours_first)) = (reuse, ended) {
-        let handed_back = async {
-            sender.send(Message::Text(END_MESSAGE.into())).await.ok()?;
-            if ours_first {
-                wait_for_end(&mut receiver).await?;
-            }
-            Some(())
-        };
-        if let Some(Some(())) = timeout(rt, END_GRACE, handed_back).await {
-            return WebSocketStream::reunite(sender, receiver).ok();
+    match outcome {
+        Ok(Ended) => WebSocketStream::reunite(sender, receiver).ok(),
+        Err(Failed(why)) => {
+            let _ = timeout(rt, CLOSE_GRACE, sender.close(why)).await;
+            None
         }
     }
-    let _ = timeout(rt, CLOSE_GRACE, sender.close(why)).await;
-    None
 }
 
-/// Discards what is still in flight of the finished connection, up to the
-/// peer's end marker.
-async fn wait_for_end(receiver: &mut WsReceiver) -> Option<()> {
-    while let Some(message) = receiver.next().await {
-        match while_ending(&message.ok()?) {
-            Ending::Discard => {}
-            Ending::Ended => return Some(()),
-            Ending::Gone => return None,
+/// TCP to websocket until end of file; then, between our own ends, the end
+/// marker.
+async fn up(
+    tcp: ReadHalf<BoxConn>,
+    sender: &Mutex<WsSender>,
+    reuse: bool,
+) -> Result<Ended, Failed> {
+    tcp_to_ws(tcp, sender).await?;
+    if reuse {
+        let marker = Message::Text(END_MESSAGE.into());
+        if let Err(err) = sender.lock().await.send(marker).await {
+            record!(debug, TARGET_TUNNEL, "websocket send failed: {err}");
+            return Err(Failed(None));
         }
     }
-    None
-}
-
-/// What a frame does to a websocket whose connection is ending: ours sent
-/// its end marker and waits for the other side's.
-#[derive(Debug, PartialEq, Eq)]
-enum Ending {
-    /// In flight for the finished connection (data, control frames): dropped.
-    Discard,
-    /// The other side's end marker: the websocket is clean again.
-    Ended,
-    /// Closed: it is not handed back.
-    Gone,
-}
-
-fn while_ending(frame: &Message) -> Ending {
-    match frame {
-        Message::Text(text) if text.as_str() == END_MESSAGE => Ending::Ended,
-        Message::Close(_) => Ending::Gone,
-        _ => Ending::Discard,
-    }
+    Ok(Ended)
 }
 
 /// What a frame does to a websocket that carries a connection.
@@ -151,14 +133,15 @@ fn while_pumping(frame: Message, reuse: bool) -> Pumping {
     }
 }
 
-async fn tcp_to_ws(mut tcp: ReadHalf<BoxConn>, sender: &Mutex<WsSender>) {
+/// Reads `tcp` into binary frames until end of file (`Ok`) or a failure.
+async fn tcp_to_ws(mut tcp: ReadHalf<BoxConn>, sender: &Mutex<WsSender>) -> Result<(), Failed> {
     let mut want = INITIAL_READ;
     loop {
         // A buffer of exactly `want` per read: the frame takes it without a
         // copy, and an idle connection holds `want` bytes, no more.
         let mut buf = BytesMut::zeroed(want);
         let n = match tcp.read(&mut buf).await {
-            Ok(0) => return,
+            Ok(0) => return Ok(()),
             Ok(n) => n,
             Err(err) => {
                 record!(
@@ -166,7 +149,7 @@ async fn tcp_to_ws(mut tcp: ReadHalf<BoxConn>, sender: &Mutex<WsSender>) {
                     TARGET_TUNNEL,
                     "tunnelled connection read failed: {err}"
                 );
-                return;
+                return Err(Failed(None));
             }
         };
         buf.truncate(n);
@@ -176,24 +159,27 @@ async fn tcp_to_ws(mut tcp: ReadHalf<BoxConn>, sender: &Mutex<WsSender>) {
         }
         if let Err(err) = sender.lock().await.send(Message::Binary(frame)).await {
             record!(debug, TARGET_TUNNEL, "websocket send failed: {err}");
-            return;
+            return Err(Failed(None));
         }
     }
 }
 
+/// Websocket to TCP until the other side's end marker (our own ends only),
+/// then shuts down the writing half of `tcp`: the connection's user reads
+/// end of file there while its own sending goes on.
 async fn ws_to_tcp(
     receiver: &mut WsReceiver,
     mut tcp: WriteHalf<BoxConn>,
     activity: &Activity,
     reuse: bool,
-) -> Down {
+) -> Result<Ended, Failed> {
     while let Some(message) = receiver.next().await {
         activity.bump();
         let frame = match message {
             Ok(frame) => frame,
             Err(err) => {
                 record!(debug, TARGET_TUNNEL, "websocket receive failed: {err}");
-                return Down::Gone(crate::ws::close_for(&err));
+                return Err(Failed(crate::ws::close_for(&err)));
             }
         };
         match while_pumping(frame, reuse) {
@@ -204,15 +190,20 @@ async fn ws_to_tcp(
                         TARGET_TUNNEL,
                         "tunnelled connection write failed: {err}"
                     );
-                    return Down::Gone(None);
+                    return Err(Failed(None));
                 }
             }
             Pumping::Skip => {}
-            Pumping::PeerEnded => return Down::PeerEnded,
-            Pumping::Gone => return Down::Gone(None),
+            Pumping::PeerEnded => {
+                // A failure here (the user already gone) shows in the other
+                // direction.
+                let _ = tcp.close().await;
+                return Ok(Ended);
+            }
+            Pumping::Gone => return Err(Failed(None)),
         }
     }
-    Down::Gone(None)
+    Err(Failed(None))
 }
 
 #[cfg(test)]
@@ -251,23 +242,5 @@ mod tests {
         assert_eq!(while_pumping(end(), true), Pumping::PeerEnded);
         // A 1.0.x peer never sends it; if a text frame says so, it is just text.
         assert_eq!(while_pumping(end(), false), Pumping::Skip);
-    }
-
-    #[test]
-    fn while_ending_everything_but_the_marker_or_a_close_is_dropped() {
-        assert_eq!(
-            while_ending(&Message::Text(END_MESSAGE.into())),
-            Ending::Ended
-        );
-        assert_eq!(while_ending(&Message::Close(None)), Ending::Gone);
-        for dropped in [
-            Message::Binary(b"late".to_vec().into()),
-            Message::Binary(Default::default()),
-            Message::Text(START_MESSAGE.into()),
-            Message::Ping(Default::default()),
-            Message::Pong(Default::default()),
-        ] {
-            assert_eq!(while_ending(&dropped), Ending::Discard, "{dropped:?}");
-        }
     }
 }

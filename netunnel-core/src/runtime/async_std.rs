@@ -38,6 +38,66 @@ impl AsyncStdRuntime {
     }
 }
 
+/// async-std's `TcpStream`, except that closing it shuts down its writing
+/// half (a FIN), as the [`super::Conn`] contract asks: async-std's own
+/// `poll_close` only flushes.
+struct Stream(TcpStream);
+
+impl futures::AsyncRead for Stream {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut [u8],
+    ) -> std::task::Poll<io::Result<usize>> {
+        std::pin::Pin::new(&mut self.0).poll_read(cx, buf)
+    }
+
+    fn poll_read_vectored(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        bufs: &mut [io::IoSliceMut<'_>],
+    ) -> std::task::Poll<io::Result<usize>> {
+        std::pin::Pin::new(&mut self.0).poll_read_vectored(cx, bufs)
+    }
+}
+
+impl futures::AsyncWrite for Stream {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<io::Result<usize>> {
+        std::pin::Pin::new(&mut self.0).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> std::task::Poll<io::Result<usize>> {
+        std::pin::Pin::new(&mut self.0).poll_write_vectored(cx, bufs)
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<io::Result<()>> {
+        std::pin::Pin::new(&mut self.0).poll_flush(cx)
+    }
+
+    fn poll_close(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<io::Result<()>> {
+        futures::ready!(std::pin::Pin::new(&mut self.0).poll_flush(cx))?;
+        std::task::Poll::Ready(match self.0.shutdown(std::net::Shutdown::Write) {
+            // The other side is gone already: nothing left to end.
+            Err(err) if err.kind() == io::ErrorKind::NotConnected => Ok(()),
+            done => done,
+        })
+    }
+}
+
 struct AsyncStdListener(TcpListener);
 
 impl Listener for AsyncStdListener {
@@ -45,7 +105,7 @@ impl Listener for AsyncStdListener {
         Box::pin(async move {
             let (stream, peer) = self.0.accept().await?;
             stream.set_nodelay(true)?;
-            Ok((Box::new(stream) as BoxConn, peer))
+            Ok((Box::new(Stream(stream)) as BoxConn, peer))
         })
     }
 
@@ -74,7 +134,7 @@ impl Runtime for AsyncStdRuntime {
         Box::pin(async move {
             let stream = TcpStream::connect((host.as_str(), port)).await?;
             stream.set_nodelay(true)?;
-            Ok(Box::new(stream) as BoxConn)
+            Ok(Box::new(Stream(stream)) as BoxConn)
         })
     }
 

@@ -25,6 +25,10 @@ pub use self::async_std::AsyncStdRuntime;
 pub use self::smol::SmolRuntime;
 
 /// A byte stream the core can tunnel: TCP, TLS or an upgraded HTTP connection.
+/// Closing it (`poll_close`) must end its writing half, as a TCP shutdown of
+/// writing does (the other side reads end of file) while reading goes on:
+/// tunnels carry half-closed connections that way. The connections a
+/// [`Runtime`] makes and accepts do.
 pub trait Conn: AsyncRead + AsyncWrite + Send + Sync + Unpin + 'static {}
 
 impl<T: AsyncRead + AsyncWrite + Send + Sync + Unpin + 'static> Conn for T {}

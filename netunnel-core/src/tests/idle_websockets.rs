@@ -458,8 +458,16 @@ fn spares_left_by_a_burst_are_let_go_down_to_one() {
             apps.push(rt.connect("127.0.0.1".into(), port).await.unwrap());
         }
         until(&rt, || play.started.load(Ordering::SeqCst) == 4).await;
-        // The exits end them: every websocket comes back as a spare.
+        // The exits end them: each app reads end of file, and once it has
+        // closed its side too, its websocket comes back as a spare.
         drop(release_all);
+        for mut app in apps {
+            let mut rest = Vec::new();
+            with_deadline(&rt, app.read_to_end(&mut rest))
+                .await
+                .unwrap();
+            assert!(rest.is_empty());
+        }
         until(&rt, || entrance.idle_spares() >= 4).await;
         // Then all but one close once they lingered, never the last one.
         until(&rt, || {
@@ -468,7 +476,6 @@ fn spares_left_by_a_burst_are_let_go_down_to_one() {
         })
         .await;
         assert_eq!(entrance.idle_spares(), 1);
-        drop(apps);
         entrance.stop();
     });
 }

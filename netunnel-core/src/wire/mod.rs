@@ -18,9 +18,12 @@ pub use rest::{
 /// Text frame an entrance sends on a spare websocket when a TCP connection arrives.
 pub const START_MESSAGE: &str = "pasten";
 
-/// Text frame that ends one connection on a websocket that carries another
-/// afterwards. An extension: used only when both sides are ours
-/// (see [`is_ours`]); NETunnel 1.0.x closes the websocket instead.
+/// Text frame that ends one direction of a connection: the sender read end
+/// of file from its TCP connection and sends nothing more; the receiver shuts
+/// down the writing half of its own (a TCP half-close, carried end to end).
+/// Once both sides have sent it the websocket carries the next connection.
+/// An extension: used only when both sides are ours (see [`is_ours`]);
+/// NETunnel 1.0.x closes the websocket, both directions at once, instead.
 pub const END_MESSAGE: &str = "netunnel:end";
 
 /// Whether a peer reporting `version` is this implementation (2.x or later),
