@@ -178,18 +178,35 @@ pub fn free_port() -> u16 {
 
 /// A `static_tunnel_local_ports` range (`"A-B"`, 40 ports) for one server of a
 /// test. It lies below Linux's ephemeral ports (32768 and up, where `free_port`
-/// and every outgoing connection take theirs), and each call in a test binary
-/// gets a range of its own, so servers of tests running at once never pick the
-/// same port, and no client socket takes one between its check and its bind.
+/// and every outgoing connection take theirs), and each call gets a range no
+/// other test process holds at the same time (a lock file per range, held
+/// until the process exits), so servers of tests running at once, in one
+/// process or in many, never pick the same port.
 pub fn static_port_range() -> String {
-    use std::sync::atomic::{AtomicU16, Ordering};
+    use std::sync::Mutex;
     const FIRST: u16 = 20_000;
     const WIDTH: u16 = 40;
     const SLOTS: u16 = (32_768 - FIRST) / WIDTH;
-    static NEXT: AtomicU16 = AtomicU16::new(0);
-    let slot = NEXT.fetch_add(1, Ordering::Relaxed) % SLOTS;
-    let start = FIRST + slot * WIDTH;
-    format!("{start}-{}", start + WIDTH - 1)
+    static HELD: Mutex<Vec<std::fs::File>> = Mutex::new(Vec::new());
+    let folder = std::env::temp_dir().join("netunnel-test-port-ranges");
+    std::fs::create_dir_all(&folder).expect("lock folder");
+    // Start where this process's id points, so processes rarely contend.
+    let start = (std::process::id() % u32::from(SLOTS)) as u16;
+    for offset in 0..SLOTS {
+        let slot = (start + offset) % SLOTS;
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(folder.join(format!("slot-{slot}")))
+            .expect("lock file");
+        if lock.try_lock().is_ok() {
+            HELD.lock().unwrap_or_else(|e| e.into_inner()).push(lock);
+            let first = FIRST + slot * WIDTH;
+            return format!("{first}-{}", first + WIDTH - 1);
+        }
+    }
+    panic!("every static port range is held by a running test");
 }
 
 /// A TCP echo service on 127.0.0.1, one thread per connection.

@@ -29,11 +29,13 @@ pub fn root() -> PathBuf {
 
 /// A prefix with libnetunnel installed by `scripts/install-c`, as the README
 /// tells C programmers (a debug build, the one these tests were built with).
+/// One per test process: a runner that starts each test in a process of its
+/// own (cargo-nextest) runs several installs at once.
 pub fn prefix() -> PathBuf {
     static PREFIX: OnceLock<PathBuf> = OnceLock::new();
     PREFIX
         .get_or_init(|| {
-            let prefix = root().join("target/c-test-prefix");
+            let prefix = root().join(format!("target/c-test-prefix/{}", std::process::id()));
             let installed = Command::new(root().join("scripts/install-c"))
                 .arg(&prefix)
                 .env("NETUNNEL_PROFILE", "debug")
