@@ -51,29 +51,31 @@ async fn relay(inbound: TcpStream, to: SocketAddr, delay: Duration) -> Result<()
         futures::future::try_join(up, down).await?;
         return Ok(());
     }
-    // The handshake: SYN there, SYN-ACK back.
-    let opened = Instant::now() + delay * 2;
-    let up = copy_delayed(inbound.clone(), outbound.clone(), delay, opened);
-    let down = copy_delayed(outbound, inbound, delay, opened);
+    // The handshake the link would have cost: the client's SYN reaches the
+    // far side after one delay (from then on the service may send), and the
+    // client may send once the SYN-ACK is back, after two.
+    let now = Instant::now();
+    let up = copy_delayed(inbound.clone(), outbound.clone(), delay, now + delay * 2);
+    let down = copy_delayed(outbound, inbound, delay, now + delay);
     futures::future::try_join(up, down).await?;
     Ok(())
 }
 
-/// Copies `from` to `to`, each chunk `delay` after it was read and none
-/// before `opened`, until EOF; then shuts `to` for writing (after the delay
-/// too).
+/// Copies `from` to `to`, each chunk `delay` after it was read, or after
+/// `may_send` if it was read earlier (the sender could not have sent it
+/// before its handshake), until EOF; then shuts `to` for writing (as late).
 async fn copy_delayed(
     mut from: TcpStream,
     mut to: TcpStream,
     delay: Duration,
-    opened: Instant,
+    may_send: Instant,
 ) -> Result<()> {
     let (chunks, arriving) = async_channel::bounded::<(Instant, Vec<u8>)>(IN_FLIGHT);
     let reader = task::spawn(async move {
         let mut buffer = vec![0u8; BUFFER];
         loop {
             let n = from.read(&mut buffer).await?;
-            let due = (Instant::now() + delay).max(opened);
+            let due = Instant::now().max(may_send) + delay;
             // An empty chunk is the EOF, delivered late as well.
             if chunks.send((due, buffer[..n].to_vec())).await.is_err() || n == 0 {
                 return Ok::<(), std::io::Error>(());
