@@ -22,6 +22,7 @@ use futures::StreamExt;
 
 use crate::instance::{record, TARGET_TUNNEL};
 use crate::runtime::{timeout, BoxConn, Runtime};
+use crate::sync::StopSignal;
 use crate::wire::{END_MESSAGE, MAX_FRAME_PAYLOAD};
 use crate::ws::{keep_alive, Activity, Heartbeat, WebSocket, WsReceiver, WsSender};
 
@@ -60,9 +61,11 @@ where
     let sender = Mutex::new(sender);
     let activity = Activity::default();
     let (tcp_read, tcp_write) = tcp.split();
+    // Fired once our side stops sending, just before its end marker.
+    let finishing = StopSignal::new();
     let outcome = {
-        let up = up(tcp_read, &sender, reuse);
-        let down = ws_to_tcp(&mut receiver, tcp_write, &activity, reuse);
+        let up = up(tcp_read, &sender, reuse, &finishing);
+        let down = ws_to_tcp(&mut receiver, tcp_write, &activity, reuse, &finishing);
         let carried = async {
             if reuse {
                 try_join(up, down).await.map(|_| Ended)
@@ -91,13 +94,15 @@ where
 }
 
 /// TCP to websocket until end of file; then, between our own ends, the end
-/// marker.
+/// marker (`finishing` fired just before it).
 async fn up(
     tcp: ReadHalf<BoxConn>,
     sender: &Mutex<WsSender>,
     reuse: bool,
+    finishing: &StopSignal,
 ) -> Result<Ended, Failed> {
     tcp_to_ws(tcp, sender).await?;
+    finishing.fire();
     if reuse {
         let marker = Message::Text(END_MESSAGE.into());
         if let Err(err) = sender.lock().await.send(marker).await {
@@ -166,12 +171,16 @@ async fn tcp_to_ws(mut tcp: ReadHalf<BoxConn>, sender: &Mutex<WsSender>) -> Resu
 
 /// Websocket to TCP until the other side's end marker (our own ends only),
 /// then shuts down the writing half of `tcp`: the connection's user reads
-/// end of file there while its own sending goes on.
+/// end of file there while its own sending goes on. Until our side finishes
+/// too (`finishing`), the websocket is still read, so that the heartbeat
+/// sees the other side's pongs; no frame is read past it, as the next
+/// connection's may follow our end marker.
 async fn ws_to_tcp(
     receiver: &mut WsReceiver,
     mut tcp: WriteHalf<BoxConn>,
     activity: &Activity,
     reuse: bool,
+    finishing: &StopSignal,
 ) -> Result<Ended, Failed> {
     while let Some(message) = receiver.next().await {
         activity.bump();
@@ -198,12 +207,32 @@ async fn ws_to_tcp(
                 // A failure here (the user already gone) shows in the other
                 // direction.
                 let _ = tcp.close().await;
-                return Ok(Ended);
+                return after_end(receiver, activity, finishing).await;
             }
             Pumping::Gone => return Err(Failed(None)),
         }
     }
     Err(Failed(None))
+}
+
+/// After the other side's end marker: reads (and counts) what still comes,
+/// pings and pongs, until our side finishes. Anything else ends the
+/// websocket: a closed one, and data after the marker.
+async fn after_end(
+    receiver: &mut WsReceiver,
+    activity: &Activity,
+    finishing: &StopSignal,
+) -> Result<Ended, Failed> {
+    let mut finished = finishing.wait();
+    loop {
+        // Our end first: once it is fired, not one more frame is read.
+        match select(&mut finished, receiver.next()).await {
+            Either::Left(_) => return Ok(Ended),
+            Either::Right((Some(Ok(Message::Ping(_) | Message::Pong(_))), _)) => activity.bump(),
+            Either::Right((Some(Err(err)), _)) => return Err(Failed(crate::ws::close_for(&err))),
+            Either::Right(_) => return Err(Failed(None)),
+        }
+    }
 }
 
 #[cfg(test)]

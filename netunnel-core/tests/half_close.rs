@@ -99,3 +99,44 @@ fn with_a_1_0_x_server_a_half_close_ends_the_connection_as_before() {
     let _ = stream.read_to_end(&mut answer);
     assert!(answer.is_empty(), "{} bytes came back", answer.len());
 }
+
+/// The service ends its side first and the client goes on sending for many
+/// heartbeat intervals: the half-closed connection is kept alive by the
+/// heartbeat (pongs are still read), and every byte arrives.
+#[test]
+fn a_connection_half_closed_for_many_heartbeats_carries_everything() {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::Arc;
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let service = listener.local_addr().unwrap().port().to_string();
+    let received = Arc::new(AtomicU64::new(u64::MAX));
+    let counted = Arc::clone(&received);
+    thread::spawn(move || {
+        let (mut stream, _) = listener.accept().unwrap();
+        stream.write_all(b"ready").unwrap();
+        stream.shutdown(Shutdown::Write).unwrap();
+        let mut got = Vec::new();
+        let _ = stream.read_to_end(&mut got);
+        counted.store(got.len() as u64, Ordering::SeqCst);
+    });
+    let beat = ["--heartbeat-interval", "0.2"];
+    let (_server, port) = support::start_server(&beat);
+    let mut args = vec!["--remote-port", service.as_str()];
+    args.extend_from_slice(&beat);
+    let (_client, entrance) = support::start_client(port, &args);
+    let mut stream = support::connect(entrance);
+    let mut greeting = Vec::new();
+    stream.read_to_end(&mut greeting).unwrap();
+    assert_eq!(greeting, b"ready");
+    // Ten heartbeat intervals and more, sending all along.
+    let chunk = [7u8; 1000];
+    for _ in 0..30 {
+        stream.write_all(&chunk).unwrap();
+        thread::sleep(std::time::Duration::from_millis(100));
+    }
+    stream.shutdown(Shutdown::Write).unwrap();
+    support::wait_until("the service to count the upload", || {
+        received.load(Ordering::SeqCst) != u64::MAX
+    });
+    assert_eq!(received.load(Ordering::SeqCst), 30_000);
+}
