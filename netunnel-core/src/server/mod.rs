@@ -14,7 +14,7 @@ pub(crate) use crate::tunnel::TunnelEnd;
 use crate::tunnel::Refusing;
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::Duration;
 
@@ -82,6 +82,9 @@ struct ServerChannel {
     /// afterwards is closed, not served, and a tunnel is not added.
     closing: crate::sync::StopSignal,
     tunnels: Mutex<HashMap<u64, TunnelEnd>>,
+    /// Set (under the channels lock) when its websocket upgrade is let
+    /// through: from then on it counts against `max_channels`.
+    admitted: AtomicBool,
     next_tunnel: AtomicU64,
     /// Whether new tunnels are being refused at this channel's cap.
     refusing_tunnels: Refusing,
@@ -219,6 +222,7 @@ impl ServerCore {
             connected: crate::sync::StopSignal::new(),
             closing: crate::sync::StopSignal::new(),
             tunnels: Mutex::new(HashMap::new()),
+            admitted: AtomicBool::new(false),
             next_tunnel: AtomicU64::new(1),
             refusing_tunnels: Refusing::new(TARGET_SERVER, format!("new tunnels on channel {id}")),
         });
@@ -227,7 +231,7 @@ impl ServerCore {
             let mut channels = self.channels_map();
             let mut pending: Vec<u64> = channels
                 .values()
-                .filter(|c| c.control.get().is_none())
+                .filter(|c| !c.admitted.load(Ordering::SeqCst))
                 .map(|c| c.id)
                 .collect();
             let connected = channels.len() - pending.len();
@@ -296,14 +300,34 @@ impl ServerCore {
         self.channel(cid).map(|_| ())
     }
 
-    /// Checks that `GET /channels/{cid}/connect` may be upgraded.
+    /// Checks that `GET /channels/{cid}/connect` may be upgraded, and counts
+    /// the channel against [`Limits::max_channels`] from then on:
+    /// [`Error::Busy`] when that many are connected or connecting already
+    /// (channels created while others were still connecting would otherwise
+    /// all get through).
     pub fn check_channel_connect(&self, cid: u64) -> Result<()> {
-        let channel = self.channel(cid)?;
-        if channel.control.get().is_some() {
+        let limit = self.settings().limits.max_channels;
+        let channels = self.channels_map();
+        let channel = channels
+            .get(&cid)
+            .ok_or_else(|| Error::NotFound(format!("channel `{cid}` does not exist")))?;
+        if channel.control.get().is_some() || channel.admitted.load(Ordering::SeqCst) {
             return Err(Error::BadRequest(format!(
                 "channel `{cid}` is already connected"
             )));
         }
+        let admitted = channels
+            .values()
+            .filter(|c| c.admitted.load(Ordering::SeqCst))
+            .count();
+        if admitted >= limit {
+            drop(channels);
+            self.refusing_channels.refused(admitted, limit);
+            return Err(Error::Busy(format!(
+                "the server has its most channels ({limit}); try again later"
+            )));
+        }
+        channel.admitted.store(true, Ordering::SeqCst);
         Ok(())
     }
 
