@@ -65,17 +65,6 @@ fn firehose() -> (u16, Arc<AtomicU64>) {
     (port, sent)
 }
 
-/// Resident memory of a process, from `/proc`.
-fn rss(proc: &Proc) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{}/status", proc.child.id())).unwrap();
-    let line = status
-        .lines()
-        .find(|line| line.starts_with("VmRSS:"))
-        .unwrap();
-    let kib: u64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
-    kib << 10
-}
-
 /// Waits until `sent` has not moved for a second; returns its value.
 fn stalled(sent: &AtomicU64) -> u64 {
     let deadline = Instant::now() + support::WAIT;
@@ -119,11 +108,11 @@ fn check(entrance: u16, sent: &AtomicU64, ends: [&Proc; 2]) {
     // Warm up: one connection, so pools and buffers exist before the baseline.
     drop(support::connect(entrance));
     thread::sleep(Duration::from_millis(300));
-    let before = ends.map(rss);
+    let before = ends.map(|p| p.rss());
     let mut reader = support::connect(entrance);
     reader.write_all(b"x").unwrap();
     let taken = stalled(sent);
-    let during = ends.map(rss);
+    let during = ends.map(|p| p.rss());
     eprintln!("stalled at {taken} bytes; rss before {before:?} during {during:?}");
     assert!(taken < IN_FLIGHT, "{taken} bytes left the service");
     for (name, (b, d)) in ["server", "client"]

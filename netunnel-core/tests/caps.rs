@@ -25,16 +25,6 @@ async fn try_client(server: &Server) -> netunnel_core::Result<Client> {
     .await
 }
 
-/// A connection through `port` to an echo service, checked with one echo.
-fn echoing(port: u16) -> std::net::TcpStream {
-    let mut stream = support::connect(port);
-    stream.write_all(b"ping").unwrap();
-    let mut back = [0u8; 4];
-    stream.read_exact(&mut back).unwrap();
-    assert_eq!(&back, b"ping");
-    stream
-}
-
 /// Whether a connection through `port` is closed without carrying anything.
 fn refused(port: u16) -> bool {
     let mut stream = support::connect(port);
@@ -153,7 +143,7 @@ async fn connections_past_a_tunnels_cap_are_closed_and_the_others_go_on() {
     // The server's exit (forward) and the server's entrance (reverse).
     for port in [forward.info().entrance.1, reverse.info().entrance.1] {
         async_std::task::spawn_blocking(move || {
-            let mut open: Vec<_> = (0..3).map(|_| echoing(port)).collect();
+            let mut open: Vec<_> = (0..3).map(|_| support::echoing(port)).collect();
             assert!(refused(port), "a fourth connection went through");
             for stream in &mut open {
                 stream.write_all(b"more").unwrap();

@@ -58,16 +58,6 @@ fn reverse_client(server: &Server) -> (Proc, u16) {
     (client, entrance)
 }
 
-/// A connection through `port` to an echo service, checked with one echo.
-fn echoing(port: u16) -> TcpStream {
-    let mut stream = support::connect(port);
-    stream.write_all(b"ping").unwrap();
-    let mut back = [0u8; 4];
-    stream.read_exact(&mut back).unwrap();
-    assert_eq!(&back, b"ping");
-    stream
-}
-
 /// Whether the other side has closed `stream` (EOF or reset), reading
 /// without blocking for long.
 fn is_closed(stream: &mut TcpStream) -> bool {
@@ -100,7 +90,7 @@ fn wait_freed(server: &Server, port: u16, open: &mut TcpStream) -> Duration {
 fn a_killed_client_frees_its_channel_tunnels_and_ports() {
     let server = stateless_server();
     let (mut client, entrance) = reverse_client(&server);
-    let mut open = echoing(entrance);
+    let mut open = support::echoing(entrance);
     let channels = server.channels();
     assert_eq!(channels.len(), 1);
     assert_eq!(channels[0].tunnels.len(), 1);
@@ -114,7 +104,7 @@ fn a_killed_client_frees_its_channel_tunnels_and_ports() {
 fn a_frozen_client_is_dropped_within_the_heartbeat_window() {
     let server = stateless_server();
     let (client, entrance) = reverse_client(&server);
-    let mut open = echoing(entrance);
+    let mut open = support::echoing(entrance);
     assert_eq!(server.channels().len(), 1);
     // SIGSTOP: the client's sockets stay open, and nothing answers on them,
     // as with a machine that dropped off the network.
@@ -133,7 +123,7 @@ fn cli_pair() -> (Proc, Proc, TcpStream) {
         port,
         &["--remote-port", &echo, "--heartbeat-interval", BEAT_FLAG],
     );
-    let open = echoing(entrance);
+    let open = support::echoing(entrance);
     (server, client, open)
 }
 

@@ -10,7 +10,6 @@ use std::io::ErrorKind;
 use std::time::Duration;
 
 use support::raw_ws::{self, RawWs, BINARY, CONTINUATION, TEXT};
-use support::Proc;
 
 /// Close codes of RFC 6455.
 const PROTOCOL_ERROR: u16 = 1002;
@@ -138,23 +137,11 @@ fn fragment_floods_close_control_and_tunnel_websockets_with_1009() {
     still_serving(port);
 }
 
-/// Resident memory of a process, from `/proc`.
-fn rss(proc: &Proc) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{}/status", proc.child.id())).unwrap();
-    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
-    line.split_whitespace()
-        .nth(1)
-        .unwrap()
-        .parse::<u64>()
-        .unwrap()
-        << 10
-}
-
 #[test]
 fn requests_whose_answers_are_never_read_stop_being_read() {
     let (server, port) = support::start_server(&[]);
     let (_, mut control) = control_channel(port);
-    let before = rss(&server);
+    let before = server.rss();
     control
         .stream
         .set_write_timeout(Some(Duration::from_secs(2)))
@@ -179,7 +166,7 @@ fn requests_whose_answers_are_never_read_stop_being_read() {
         matches!(stalled.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut),
         "{stalled}"
     );
-    let during = rss(&server);
+    let during = server.rss();
     assert!(
         during.saturating_sub(before) < 16 << 20,
         "the server grew from {before} to {during} bytes after {sent} requests"

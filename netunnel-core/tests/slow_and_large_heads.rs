@@ -32,17 +32,7 @@ fn exchange(port: u16, request: &[u8]) -> (u16, String) {
     let _ = stream.write_all(request);
     let mut answer = Vec::new();
     let _ = stream.read_to_end(&mut answer);
-    let answer = String::from_utf8_lossy(&answer).into_owned();
-    let status = answer
-        .split(' ')
-        .nth(1)
-        .and_then(|code| code.parse().ok())
-        .unwrap_or_else(|| panic!("no HTTP answer: {answer:?}"));
-    let body = answer
-        .split_once("\r\n\r\n")
-        .map(|(_, body)| body.to_string())
-        .unwrap_or_default();
-    (status, body)
+    support::parse_answer(&String::from_utf8_lossy(&answer))
 }
 
 fn version_request(extra_headers: &str) -> Vec<u8> {

@@ -33,23 +33,6 @@ fn per_round() -> u64 {
         .unwrap_or(10_000)
 }
 
-fn open_files(proc: &Proc) -> usize {
-    std::fs::read_dir(format!("/proc/{}/fd", proc.child.id()))
-        .unwrap()
-        .count()
-}
-
-fn rss(proc: &Proc) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{}/status", proc.child.id())).unwrap();
-    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
-    line.split_whitespace()
-        .nth(1)
-        .unwrap()
-        .parse::<u64>()
-        .unwrap()
-        << 10
-}
-
 /// `total` one-byte echoes through `entrance`, [`CONCURRENT`] at a time.
 fn round(entrance: u16, total: u64) -> Duration {
     let left = Arc::new(AtomicU64::new(total));
@@ -81,12 +64,12 @@ fn round(entrance: u16, total: u64) -> Duration {
 /// heartbeat intervals (surplus spares are let go after one); returns it.
 fn steady(proc: &Proc) -> usize {
     let deadline = Instant::now() + support::WAIT;
-    let mut count = open_files(proc);
+    let mut count = proc.open_files();
     let mut since = Instant::now();
     while since.elapsed() < Duration::from_secs(2) {
         assert!(Instant::now() < deadline, "the open files never settled");
         thread::sleep(Duration::from_millis(100));
-        let now = open_files(proc);
+        let now = proc.open_files();
         if now != count {
             count = now;
             since = Instant::now();
@@ -98,11 +81,11 @@ fn steady(proc: &Proc) -> usize {
 /// Waits until `proc` holds at most `limit` files; panics with what it holds.
 fn settles(name: &str, proc: &Proc, limit: usize) {
     let deadline = Instant::now() + support::WAIT;
-    while open_files(proc) > limit {
+    while proc.open_files() > limit {
         assert!(
             Instant::now() < deadline,
             "the {name} still holds {} files (at most {limit} expected)",
-            open_files(proc)
+            proc.open_files()
         );
         thread::sleep(Duration::from_millis(100));
     }
@@ -130,7 +113,7 @@ fn short_connections_leave_no_files_and_no_growing_memory_behind() {
         );
         settles("server", &server, files[0] + FD_SLACK);
         settles("client", &client, files[1] + FD_SLACK);
-        memory.push([rss(&server), rss(&client)]);
+        memory.push([server.rss(), client.rss()]);
     }
     eprintln!("open files before {files:?}; memory after each round {memory:?}");
     for (i, name) in ["server", "client"].iter().enumerate() {

@@ -130,6 +130,31 @@ impl Proc {
     }
 }
 
+impl Proc {
+    /// Its resident memory in bytes, from `/proc`.
+    pub fn rss(&self) -> u64 {
+        let path = format!("/proc/{}/status", self.child.id());
+        let status = std::fs::read_to_string(path).expect("read the status");
+        let line = status
+            .lines()
+            .find(|line| line.starts_with("VmRSS:"))
+            .expect("VmRSS");
+        let kib: u64 = line
+            .split_whitespace()
+            .nth(1)
+            .and_then(|kib| kib.parse().ok())
+            .expect("a number of KiB");
+        kib << 10
+    }
+
+    /// How many files it holds open, from `/proc`.
+    pub fn open_files(&self) -> usize {
+        std::fs::read_dir(format!("/proc/{}/fd", self.child.id()))
+            .expect("read its fds")
+            .count()
+    }
+}
+
 impl Drop for Proc {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -320,6 +345,11 @@ pub fn http(port: u16, method: &str, path: &str, body: Option<&str>) -> (u16, St
     stream.write_all(request.as_bytes()).expect("send request");
     let mut answer = String::new();
     stream.read_to_string(&mut answer).expect("read answer");
+    parse_answer(&answer)
+}
+
+/// The status and body of a whole HTTP answer.
+pub fn parse_answer(answer: &str) -> (u16, String) {
     let status = answer
         .split(' ')
         .nth(1)
@@ -330,6 +360,16 @@ pub fn http(port: u16, method: &str, path: &str, body: Option<&str>) -> (u16, St
         .map(|(_, b)| b.to_string())
         .unwrap_or_default();
     (status, body)
+}
+
+/// A connection through `port` to an echo service, checked with one echo.
+pub fn echoing(port: u16) -> TcpStream {
+    let mut stream = connect(port);
+    stream.write_all(b"ping").expect("send");
+    let mut back = [0u8; 4];
+    stream.read_exact(&mut back).expect("the echo");
+    assert_eq!(&back, b"ping");
+    stream
 }
 
 /// A real HTTP proxy (tinyproxy from Debian) on 127.0.0.1, with Basic auth when
