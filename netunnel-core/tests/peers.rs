@@ -186,7 +186,7 @@ fn static_tunnel_rules_and_data() {
             "tunnel_remote_address",
         ),
         (
-            json!({"tunnel_remote_port": echo, "tunnel_local_address": "::1"}),
+            json!({"tunnel_remote_port": echo, "tunnel_local_address": "[::1]"}),
             "tunnel_local_address",
         ),
         // Refused by the peer's allow-list: the reason comes back.

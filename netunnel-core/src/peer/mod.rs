@@ -249,7 +249,7 @@ impl PeerManager {
             .is_some_and(|r| r.is_online())
     }
 
-    fn free_local_port(&self, peers: &[Peer], timing: &Timing) -> Result<u16> {
+    fn free_local_port(&self, peers: &[Peer], timing: &Timing, address: &str) -> Result<u16> {
         let used: Vec<u16> = peers
             .iter()
             .flat_map(|p| p.static_tunnels.iter().map(|t| t.tunnel_local_port))
@@ -258,7 +258,7 @@ impl PeerManager {
             .local_ports
             .clone()
             .filter(|port| !used.contains(port))
-            .find(|port| std::net::TcpListener::bind(("127.0.0.1", *port)).is_ok())
+            .find(|port| std::net::TcpListener::bind((address, *port)).is_ok())
             .ok_or_else(|| {
                 Error::BadRequest(format!(
                     "no free local port left in {}-{}",
@@ -290,8 +290,8 @@ impl PeerManager {
                 + 1,
             tunnel_remote_address: new.remote_address,
             tunnel_remote_port: new.remote_port,
+            tunnel_local_port: self.free_local_port(&peers, &timing, &new.local_address)?,
             tunnel_local_address: new.local_address,
-            tunnel_local_port: self.free_local_port(&peers, &timing)?,
         };
         let (first_tx, first_rx) = oneshot::channel();
         let runner = Runner::start(

@@ -2,7 +2,7 @@
 //! JSON. Every error names the field.
 
 use std::collections::BTreeMap;
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 
 use serde_json::{Map, Value};
 
@@ -158,12 +158,17 @@ pub struct NewStaticTunnel {
     pub local_address: String,
 }
 
-fn ipv4(body: &Map<String, Value>, field: &str) -> Result<String> {
-    match body.get(field) {
-        None | Some(Value::Null) => Ok("127.0.0.1".into()),
-        Some(Value::String(text)) if text.parse::<Ipv4Addr>().is_ok() => Ok(text.clone()),
-        Some(other) => Err(Error::BadRequest(format!(
-            "`{field}` must be an IPv4 address, not {other}"
+/// An IP address field (IPv4 or IPv6, without brackets), `127.0.0.1` when absent.
+/// Kept in its canonical form (Rust reads IPv4 strictly, so IPv4 text is unchanged).
+fn ip_address(body: &Map<String, Value>, field: &str) -> Result<String> {
+    let value = match body.get(field) {
+        None | Some(Value::Null) => return Ok("127.0.0.1".into()),
+        Some(value) => value,
+    };
+    match value.as_str().map(str::parse::<IpAddr>) {
+        Some(Ok(ip)) => Ok(ip.to_string()),
+        _ => Err(Error::BadRequest(format!(
+            "`{field}` must be an IPv4 or IPv6 address, not {value}"
         ))),
     }
 }
@@ -198,8 +203,8 @@ fn new_static_tunnel(body: &Value) -> Result<NewStaticTunnel> {
             })?,
     };
     Ok(NewStaticTunnel {
-        remote_address: ipv4(body, "tunnel_remote_address")?,
+        remote_address: ip_address(body, "tunnel_remote_address")?,
         remote_port,
-        local_address: ipv4(body, "tunnel_local_address")?,
+        local_address: ip_address(body, "tunnel_local_address")?,
     })
 }

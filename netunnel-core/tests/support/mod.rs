@@ -266,7 +266,12 @@ pub fn checksum(data: &[u8]) -> u64 {
 
 /// Connects to 127.0.0.1:`port` with read/write timeouts.
 pub fn connect(port: u16) -> TcpStream {
-    let stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    connect_to("127.0.0.1", port)
+}
+
+/// Connects to `host`:`port` (an IP address) with read/write timeouts.
+pub fn connect_to(host: &str, port: u16) -> TcpStream {
+    let stream = TcpStream::connect((host, port)).expect("connect");
     stream.set_read_timeout(Some(WAIT)).expect("timeout");
     stream.set_write_timeout(Some(WAIT)).expect("timeout");
     stream
@@ -275,9 +280,14 @@ pub fn connect(port: u16) -> TcpStream {
 /// Sends `size` bytes through an echo service reached at `port` while reading
 /// them back; asserts the bytes come back unchanged.
 pub fn echo_roundtrip(port: u16, size: usize, seed: u64) {
+    echo_roundtrip_to("127.0.0.1", port, size, seed);
+}
+
+/// [`echo_roundtrip`] through `host`:`port`.
+pub fn echo_roundtrip_to(host: &str, port: u16, size: usize, seed: u64) {
     let data = pattern(size, seed);
     let expected = checksum(&data);
-    let stream = connect(port);
+    let stream = connect_to(host, port);
     let mut writer = stream.try_clone().expect("clone");
     let sender = thread::spawn(move || writer.write_all(&data));
     let mut back = vec![0u8; size];

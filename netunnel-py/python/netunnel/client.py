@@ -228,6 +228,11 @@ class NETunnelClient:
         await self.close()
 
 
+def _socket_text(host, port):
+    """host:port, with an IPv6 host in brackets so the port stays readable."""
+    return "[%s]:%d" % (host, port) if ":" in host else "%s:%d" % (host, port)
+
+
 def get_args(argv=None):
     import argparse
     parser = argparse.ArgumentParser(description="Run a netunnel client")
@@ -293,8 +298,8 @@ async def main(argv=None):
                                                         local_port=args.local_port,
                                                         remote_address=args.remote_address,
                                                         remote_port=args.remote_port)
-        print("Tunnel entrance socket: %s:%d" % tunnel.get_entrance_socket(), flush=True)
-        print("Tunnel exit socket: %s:%d" % tunnel.get_exit_socket(), flush=True)
+        print("Tunnel entrance socket: %s" % _socket_text(*tunnel.get_entrance_socket()), flush=True)
+        print("Tunnel exit socket: %s" % _socket_text(*tunnel.get_exit_socket()), flush=True)
         await tunnel.join()
 
 

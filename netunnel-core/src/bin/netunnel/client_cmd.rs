@@ -85,10 +85,13 @@ pub async fn run(args: ClientArgs) -> anyhow::Result<()> {
     };
     let info = tunnel.info();
     println!(
-        "Tunnel entrance socket: {}:{}",
-        info.entrance.0, info.entrance.1
+        "Tunnel entrance socket: {}",
+        socket_text(&info.entrance.0, info.entrance.1)
     );
-    println!("Tunnel exit socket: {}:{}", info.exit.0, info.exit.1);
+    println!(
+        "Tunnel exit socket: {}",
+        socket_text(&info.exit.0, info.exit.1)
+    );
     let lost = select(client.disconnected(), tunnel.stopped());
     match select(signal, lost).await {
         Either::Left(_) => {
@@ -103,5 +106,14 @@ pub async fn run(args: ClientArgs) -> anyhow::Result<()> {
             client.close().await;
             bail!("the server closed the tunnel")
         }
+    }
+}
+
+/// `host:port`, with an IPv6 host in brackets (`[::1]:22`) so the port stays readable.
+fn socket_text(host: &str, port: u16) -> String {
+    if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
     }
 }
