@@ -17,7 +17,7 @@
  *  - Threads. Calls block the calling thread until their work is done and may
  *    be made from any thread; servers, clients and tunnels may be used from
  *    several threads at once (options builders may not). The library runs its
- *    network work on threads of its own (async-std's executor: one per core,
+ *    network work on threads of its own (async-std's executor: half the cores,
  *    or ASYNC_STD_THREAD_COUNT if set before the first call), started with the
  *    first server or client: a C program needs no event loop. The log callback
  *    is called from those threads; auth plugin callbacks from the library's
@@ -434,7 +434,8 @@ const char *netunnel_last_error(void);
 
 /**
  * New client settings: no proxy, certificates checked against the system's
- * roots, no authentication, 20 s heartbeat. Never NULL.
+ * roots, no authentication, 20 s heartbeat. NULL only if the library panics
+ * (netunnel_last_error() says why).
  */
 netunnel_client_options *netunnel_client_options_new(void);
 
@@ -657,7 +658,9 @@ netunnel_result netunnel_client_delete_static_tunnel(const netunnel_client *clie
 /**
  * New server settings with NETunnel's defaults: `127.0.0.1:4040`, no
  * configuration file (stateless), no TLS, no authentication, 20 s heartbeat,
- * `NETUNNEL_*` environment variables read. Never NULL.
+ * `NETUNNEL_*` environment variables read. NULL only when the library's
+ * threads cannot be started (the first call starts them; netunnel_last_error()
+ * says why).
  */
 netunnel_server_options *netunnel_server_options_new(void);
 

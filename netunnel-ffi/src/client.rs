@@ -31,12 +31,15 @@ pub struct netunnel_client {
 }
 
 /// New client settings: no proxy, certificates checked against the system's
-/// roots, no authentication, 20 s heartbeat. Never NULL.
+/// roots, no authentication, 20 s heartbeat. NULL only if the library panics
+/// (netunnel_last_error() says why).
 #[no_mangle]
 pub extern "C" fn netunnel_client_options_new() -> *mut netunnel_client_options {
-    give(netunnel_client_options {
-        transport: TransportOptions::default(),
-        settings: ClientSettings::default(),
+    query(std::ptr::null_mut(), || {
+        Ok(give(netunnel_client_options {
+            transport: TransportOptions::default(),
+            settings: ClientSettings::default(),
+        }))
     })
 }
 

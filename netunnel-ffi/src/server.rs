@@ -27,11 +27,15 @@ pub struct netunnel_server {
 
 /// New server settings with NETunnel's defaults: `127.0.0.1:4040`, no
 /// configuration file (stateless), no TLS, no authentication, 20 s heartbeat,
-/// `NETUNNEL_*` environment variables read. Never NULL.
+/// `NETUNNEL_*` environment variables read. NULL only when the library's
+/// threads cannot be started (the first call starts them; netunnel_last_error()
+/// says why).
 #[no_mangle]
 pub extern "C" fn netunnel_server_options_new() -> *mut netunnel_server_options {
-    give(netunnel_server_options {
-        options: ServerOptions::new().runtime(runtime()),
+    query(std::ptr::null_mut(), || {
+        Ok(give(netunnel_server_options {
+            options: ServerOptions::new().runtime(runtime()),
+        }))
     })
 }
 
