@@ -34,6 +34,9 @@ pub struct PeerManager {
     runners: Mutex<HashMap<RunnerKey, Arc<Runner>>>,
     /// Set by [`PeerManager::close`]: no static tunnel starts any more.
     closed: AtomicBool,
+    /// Held while peers are written; [`PeerManager::close`] takes it after
+    /// setting `closed`, so no write lands after it returns.
+    saving: futures::lock::Mutex<()>,
 }
 
 impl std::fmt::Debug for PeerManager {
@@ -71,6 +74,7 @@ impl PeerManager {
             ops: futures::lock::Mutex::new(()),
             runners: Mutex::new(HashMap::new()),
             closed: AtomicBool::new(false),
+            saving: futures::lock::Mutex::new(()),
         }
     }
 
@@ -86,7 +90,11 @@ impl PeerManager {
             .unwrap_or_default()
     }
 
+    /// Writes `peers`, unless [`PeerManager::close`] ran (a change that was
+    /// still checking its peer when the server stopped is refused, not kept).
     async fn save(&self, peers: &[Peer]) -> Result<()> {
+        let _saving = self.saving.lock().await;
+        self.ensure_open()?;
         let value = serde_json::to_value(peers).map_err(|err| Error::Config(err.to_string()))?;
         self.store
             .update_unblocked(&*self.rt, |values, _| {
@@ -421,9 +429,11 @@ impl PeerManager {
 
     /// Stops every static tunnel for good (the server stopping): none starts
     /// after this, and one being created when it is called is stopped as it
-    /// comes up. Does not wait for changes under way.
+    /// comes up. Does not wait for changes under way (a peer being checked),
+    /// only for a write in progress: none is written after this returns.
     pub async fn close(&self) {
         self.closed.store(true, Ordering::Release);
+        drop(self.saving.lock().await);
         self.stop_runners().await;
     }
 
