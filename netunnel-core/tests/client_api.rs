@@ -488,62 +488,6 @@ async fn client_plugins_get_an_owned_context_and_their_errors_come_back() {
     server.stop().await;
 }
 
-/// A plugin that, against the rule, reaches its server through the very
-/// transport it authenticates.
-struct CallsItsOwnTransport {
-    transport: std::sync::OnceLock<Arc<dyn Transport>>,
-}
-
-impl netunnel_core::auth::ClientAuth for CallsItsOwnTransport {
-    fn authenticate(
-        &self,
-        _context: netunnel_core::auth::AuthContext,
-    ) -> BoxFuture<'_, netunnel_core::Result<()>> {
-        Box::pin(async move {
-            let transport = self.transport.get().expect("set before use").clone();
-            transport
-                .request(Method::Get, "/version".into(), None)
-                .await?;
-            Ok(())
-        })
-    }
-
-    fn is_authenticated(&self) -> BoxFuture<'_, bool> {
-        Box::pin(async { false })
-    }
-
-    fn authorized_headers(
-        &self,
-    ) -> BoxFuture<'_, netunnel_core::Result<netunnel_core::auth::Headers>> {
-        Box::pin(async { Ok(Vec::new()) })
-    }
-}
-
-#[async_std::test]
-async fn a_plugin_calling_its_own_transport_times_out_instead_of_hanging() {
-    let server = server().await;
-    let plugin = Arc::new(CallsItsOwnTransport {
-        transport: std::sync::OnceLock::new(),
-    });
-    let options = netunnel_core::TransportOptions {
-        auth: Some(plugin.clone()),
-        ..Default::default()
-    };
-    let transport: Arc<dyn Transport> = Arc::new(
-        HttpTransport::with_options(AsyncStdRuntime::shared(), &server.url(), options)
-            .unwrap()
-            .with_request_timeout(Duration::from_millis(300)),
-    );
-    assert!(plugin.transport.set(transport.clone()).is_ok());
-    let started = std::time::Instant::now();
-    let answer = deadline(transport.request(Method::Get, "/version".into(), None)).await;
-    let err = answer.expect_err("the plugin cannot authenticate");
-    assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
-    assert!(err.to_string().contains("authentication"), "{err}");
-    assert!(started.elapsed() < Duration::from_secs(5));
-    server.stop().await;
-}
-
 #[async_std::test]
 async fn raw_calls_keep_every_field_and_the_error_rules() {
     let server = server().await;
