@@ -39,13 +39,7 @@ fn version_status(host: &str, port: u16) -> String {
 
 /// `netunnel client -s http://[::1]:PORT args...`; returns it and its entrance line.
 fn client_v6(server_port: u16, args: &[&str]) -> (Proc, String) {
-    let url = format!("http://[::1]:{server_port}");
-    let mut all = vec!["client", "-s", url.as_str()];
-    all.extend_from_slice(args);
-    let mut client = Proc::spawn(bin(), &all);
-    let entrance = client.wait_line("Tunnel entrance socket:");
-    client.wait_line("Tunnel exit socket:");
-    (client, entrance)
+    start_client_at(&format!("http://[::1]:{server_port}"), args)
 }
 
 #[test]

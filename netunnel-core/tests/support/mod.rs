@@ -184,13 +184,19 @@ pub fn start_server(args: &[&str]) -> (Proc, u16) {
 /// Starts `netunnel client -s http://127.0.0.1:PORT args...`; returns it and the
 /// tunnel's entrance port.
 pub fn start_client(server_port: u16, args: &[&str]) -> (Proc, u16) {
-    let url = format!("http://127.0.0.1:{server_port}");
-    let mut all = vec!["client", "-s", url.as_str()];
+    let (client, entrance) = start_client_at(&format!("http://127.0.0.1:{server_port}"), args);
+    (client, port_of(&entrance))
+}
+
+/// Starts `netunnel client -s URL args...`; returns it and the line that
+/// names the tunnel's entrance.
+pub fn start_client_at(url: &str, args: &[&str]) -> (Proc, String) {
+    let mut all = vec!["client", "-s", url];
     all.extend_from_slice(args);
     let mut client = Proc::spawn(bin(), &all);
-    let line = client.wait_line("Tunnel entrance socket:");
+    let entrance = client.wait_line("Tunnel entrance socket:");
     client.wait_line("Tunnel exit socket:");
-    (client, port_of(&line))
+    (client, entrance)
 }
 
 /// A port nothing listens on right now.
