@@ -20,6 +20,7 @@ pub mod config;
 mod error;
 mod http_head;
 pub mod instance;
+pub mod metrics;
 pub mod peer;
 pub mod proxy;
 mod pump;

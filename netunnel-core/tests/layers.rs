@@ -11,6 +11,7 @@ const ORDER: &[&str] = &[
     "runtime",
     "secret",
     "sync",
+    "metrics",
     "read_ahead",
     "ws",
     "http_head",

@@ -83,6 +83,8 @@ struct Shared {
     connecting: Mutex<Option<Arc<StopSignal>>>,
     /// What this client's log records carry as their `instance` key.
     instance: Instance,
+    /// What every session's tunnels have carried.
+    totals: Arc<crate::metrics::Totals>,
 }
 
 impl std::fmt::Debug for Client {
@@ -106,6 +108,7 @@ impl Client {
                 changing: futures::lock::Mutex::new(()),
                 connecting: Mutex::new(None),
                 instance: Instance::new(InstanceKind::Client),
+                totals: Arc::default(),
             }),
         }
     }
@@ -176,6 +179,7 @@ impl Client {
                 Arc::clone(&self.shared.rt),
                 Arc::clone(&transport),
                 self.shared.settings.clone(),
+                Arc::clone(&self.shared.totals),
             ));
             let opened = futures::future::select(opening, cancel.wait()).await;
             *self.connecting() = None;
@@ -310,6 +314,25 @@ impl Client {
     pub async fn drain_tunnel(&self, tid: u64) -> Result<()> {
         self.scoped(async move { self.inner()?.delete(tid, false).await })
             .await
+    }
+
+    /// What this client carries now and has carried, over every connection
+    /// it has made: its open tunnels (the first
+    /// [`crate::metrics::DEFAULT_TUNNEL_LIMIT`] by id) and the totals. See
+    /// [`crate::metrics`]; [`crate::metrics::Metrics::to_prometheus`] renders it.
+    pub fn metrics(&self) -> crate::metrics::Metrics {
+        let session = self.session().clone();
+        let (channels, tunnels) = match session {
+            Some(inner) if inner.is_connected() => (1, inner.tunnel_metrics()),
+            Some(inner) => (0, inner.tunnel_metrics()),
+            None => (0, Vec::new()),
+        };
+        crate::metrics::Metrics::new(
+            &self.shared.totals,
+            channels,
+            tunnels,
+            crate::metrics::DEFAULT_TUNNEL_LIMIT,
+        )
     }
 
     /// The open tunnels (none when not connected).

@@ -13,6 +13,7 @@ use super::ClientSettings;
 use crate::channel::{Channel, MessageHandler};
 use crate::error::{Error, Result};
 use crate::instance::{record, Instance, TARGET_CLIENT};
+use crate::metrics::{socket_text, EndKind, Totals, TunnelLabel, TunnelMetrics, TunnelStats};
 use crate::runtime::RuntimeRef;
 use crate::sync::TaskTracker;
 use crate::transport::{Method, Transport};
@@ -37,6 +38,8 @@ pub(crate) struct ClientInner {
     tunnels: Mutex<HashMap<u64, Arc<tunnel::TunnelState>>>,
     reverse_setup: futures::lock::Mutex<()>,
     tasks: TaskTracker,
+    /// The client's, which every tunnel of every session counts into.
+    totals: Arc<Totals>,
 }
 
 impl ClientInner {
@@ -46,6 +49,7 @@ impl ClientInner {
         rt: RuntimeRef,
         transport: Arc<dyn Transport>,
         settings: ClientSettings,
+        totals: Arc<Totals>,
     ) -> Result<Arc<ClientInner>> {
         let body = serde_json::to_value(CreateChannel {
             version: crate::VERSION.to_string(),
@@ -71,7 +75,9 @@ impl ClientInner {
             tunnels: Mutex::new(HashMap::new()),
             reverse_setup: futures::lock::Mutex::new(()),
             tasks: TaskTracker::new(),
+            totals,
         });
+        inner.totals.channel_opened();
         let handler = Arc::new(ServerRequests(Arc::downgrade(&inner)));
         let weak = Arc::downgrade(&inner);
         let heartbeat = inner.settings.heartbeat;
@@ -114,6 +120,15 @@ impl ClientInner {
         &self,
     ) -> impl std::future::Future<Output = ()> + Send + Unpin + 'static {
         self.control.closed()
+    }
+
+    /// Each open tunnel's counts.
+    pub(super) fn tunnel_metrics(&self) -> Vec<TunnelMetrics> {
+        let channel = self.control.id();
+        self.tunnels()
+            .iter()
+            .map(|(id, state)| state.end.stats().metrics(channel, *id))
+            .collect()
     }
 
     pub(super) fn tunnel_infos(&self) -> Vec<TunnelInfo> {
@@ -226,12 +241,18 @@ impl ClientInner {
             transport: Arc::clone(&self.transport),
             path: format!("{}/connect", self.tunnel_path(tid)),
         });
+        let label = TunnelLabel::listening(
+            false,
+            listener.local_addr().ok(),
+            socket_text(remote_address, remote_port),
+        );
         let entrance = Entrance::start(
             Arc::clone(&self.rt),
             listener,
             source,
             SpareSettings::new(self.settings.heartbeat),
             self.reuse_websockets(),
+            TunnelStats::new(&self.totals, EndKind::Entrance, label),
         )?;
         let info = TunnelInfo {
             id: tid,
@@ -281,14 +302,20 @@ impl ClientInner {
             .await?;
         let tid = created.tunnel_id;
         let abandoned = Abandoned::new(self, tid);
+        let port = created.entrance_port.or(remote_port).unwrap_or(0);
+        let label = TunnelLabel {
+            reverse: true,
+            entrance: socket_text(remote_address, port),
+            exit: socket_text(local_address, local_port),
+        };
         let exit = Exit::new(
             Arc::clone(&self.rt),
             local_address.to_string(),
             local_port,
             self.settings.heartbeat,
             self.reuse_websockets(),
+            TunnelStats::new(&self.totals, EndKind::Exit, label),
         );
-        let port = created.entrance_port.or(remote_port).unwrap_or(0);
         let info = TunnelInfo {
             id: tid,
             reverse: true,
@@ -324,6 +351,7 @@ impl ClientInner {
             self.stop_local(tid).await;
             return Err(Error::ChannelClosed);
         }
+        self.totals.tunnel_opened();
         Ok(())
     }
 

@@ -48,6 +48,8 @@ impl tide::Middleware<State> for RequireAuth {
         if req.state().auth().is_authenticated(&request).await {
             return Ok(next.run(req).await);
         }
+        req.state()
+            .count_refusal(crate::metrics::Refusal::Unauthorized);
         record!(
             debug,
             TARGET_SERVER,

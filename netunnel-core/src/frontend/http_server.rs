@@ -187,7 +187,7 @@ async fn accept_loop(
 /// async-h1 reads and writes one connection through clones of its stream, and
 /// a runtime's connection is not clonable: the clones share it behind a lock,
 /// taken for each read or write call only (never held while one waits).
-fn shared(conn: BoxConn) -> async_dup::Arc<async_dup::Mutex<BoxConn>> {
+pub(super) fn shared(conn: BoxConn) -> async_dup::Arc<async_dup::Mutex<BoxConn>> {
     async_dup::Arc::new(async_dup::Mutex::new(conn))
 }
 
@@ -202,6 +202,7 @@ fn routes(core: Arc<ServerCore>) -> tide::Server<State> {
         res.set_content_type(http_types::mime::PLAIN);
         Ok(res)
     });
+    app.at("/metrics").get(metrics);
     app.at("/channels").post(create_channel);
     app.at("/channels/:cid/connect").get(connect_channel);
     app.at("/channels/:cid/tunnels").post(create_tunnel);
@@ -307,6 +308,21 @@ pub(super) async fn read_json(req: &mut Request<State>) -> Result<serde_json::Va
     }
     serde_json::from_slice(&body)
         .map_err(|err| Error::BadRequest(format!("the body is not valid JSON: {err}")))
+}
+
+/// `GET /metrics`: the Prometheus text, when the server was started with
+/// metrics on; otherwise not found, as any unknown route.
+async fn metrics(req: Request<State>) -> tide::Result {
+    let core = req.state();
+    if !core.settings().metrics {
+        return Ok(error_response(&Error::NotFound(
+            "metrics are off: start the server with them on (`--metrics`)".into(),
+        )));
+    }
+    let mut res = Response::new(StatusCode::Ok);
+    res.set_body(core.metrics().to_prometheus());
+    res.insert_header("Content-Type", crate::metrics::CONTENT_TYPE);
+    Ok(res)
 }
 
 async fn create_channel(mut req: Request<State>) -> tide::Result {

@@ -30,6 +30,8 @@ pub struct ServerOptions {
     runtime: Option<RuntimeRef>,
     limits: Option<crate::server::Limits>,
     request_timeout: Option<std::time::Duration>,
+    metrics: bool,
+    metrics_tunnel_limit: usize,
     instance: Instance,
 }
 
@@ -49,6 +51,8 @@ impl Clone for ServerOptions {
             runtime: self.runtime.clone(),
             limits: self.limits,
             request_timeout: self.request_timeout,
+            metrics: self.metrics,
+            metrics_tunnel_limit: self.metrics_tunnel_limit,
             instance: Instance::new(InstanceKind::Server),
         }
     }
@@ -66,6 +70,7 @@ impl std::fmt::Debug for ServerOptions {
             .field("auth", &self.auth.is_some())
             .field("heartbeat", &self.heartbeat)
             .field("environment", &self.environment)
+            .field("metrics", &self.metrics)
             .finish_non_exhaustive()
     }
 }
@@ -84,6 +89,8 @@ impl Default for ServerOptions {
             runtime: None,
             limits: None,
             request_timeout: None,
+            metrics: false,
+            metrics_tunnel_limit: crate::metrics::DEFAULT_TUNNEL_LIMIT,
             instance: Instance::new(InstanceKind::Server),
         }
     }
@@ -178,6 +185,21 @@ impl ServerOptions {
     /// it). Default 30 s.
     pub fn request_timeout(mut self, timeout: std::time::Duration) -> Self {
         self.request_timeout = Some(timeout);
+        self
+    }
+
+    /// Whether `GET /metrics` answers with the Prometheus text of
+    /// [`crate::server::ServerCore::metrics`], behind the auth plugin as
+    /// every route. Default off: 404.
+    pub fn metrics(mut self, on: bool) -> Self {
+        self.metrics = on;
+        self
+    }
+
+    /// How many tunnels the metrics list with series of their own (default
+    /// [`crate::metrics::DEFAULT_TUNNEL_LIMIT`]); the rest count in the totals.
+    pub fn metrics_tunnel_limit(mut self, limit: usize) -> Self {
+        self.metrics_tunnel_limit = limit;
         self
     }
 }
@@ -278,6 +300,8 @@ impl Server {
             request_timeout: options
                 .request_timeout
                 .unwrap_or(ServerSettings::default().request_timeout),
+            metrics: options.metrics,
+            metrics_tunnel_limit: options.metrics_tunnel_limit,
             ..ServerSettings::default()
         };
         let auth = options.auth.clone().unwrap_or_else(|| Arc::new(NoAuth));

@@ -23,6 +23,7 @@ use crate::channel::{AcceptAll, Channel};
 use crate::config::ConfigStore;
 use crate::error::{Error, Result};
 use crate::instance::{record, TARGET_SERVER};
+use crate::metrics::{Metrics, Refusal, Totals};
 use crate::peer::{Connector, PeerManager};
 use crate::runtime::RuntimeRef;
 use crate::wire::ChannelCreated;
@@ -45,6 +46,12 @@ pub struct ServerSettings {
     /// a connection, and then again each request body: past it the head is
     /// answered 408 and the body 400, and the connection is closed.
     pub request_timeout: Duration,
+    /// Whether `GET /metrics` answers (behind the auth plugin, as every
+    /// route); off by default.
+    pub metrics: bool,
+    /// Tunnels listed with series of their own in the metrics; past it they
+    /// are counted in the totals and in `netunnel_tunnels_unlisted` only.
+    pub metrics_tunnel_limit: usize,
 }
 
 impl Default for ServerSettings {
@@ -54,6 +61,8 @@ impl Default for ServerSettings {
             heartbeat: Some(Heartbeat::default()),
             limits: Limits::default(),
             request_timeout: Duration::from_secs(30),
+            metrics: false,
+            metrics_tunnel_limit: crate::metrics::DEFAULT_TUNNEL_LIMIT,
         }
     }
 }
@@ -117,6 +126,8 @@ pub struct ServerCore {
     serving: crate::sync::TaskTracker,
     /// Whether new channels are being refused at the cap (logged once).
     refusing_channels: Refusing,
+    /// What every channel and tunnel has carried and been refused.
+    totals: Arc<Totals>,
 }
 
 impl std::fmt::Debug for ServerCore {
@@ -151,7 +162,36 @@ impl ServerCore {
             next_channel: AtomicU64::new(1),
             serving: crate::sync::TaskTracker::new(),
             refusing_channels: Refusing::new(TARGET_SERVER, "new channels".into()),
+            totals: Arc::new(Totals::default()),
         })
+    }
+
+    /// What the server carries now and has carried: its channels, its
+    /// tunnels (the first [`ServerSettings::metrics_tunnel_limit`] by channel
+    /// and id), and the refusals and failures by reason. Static tunnels to
+    /// peers are clients of those peers and are not counted here.
+    pub fn metrics(&self) -> Metrics {
+        let (channels, tunnels) = {
+            let map = self.channels_map();
+            let channels = map.values().filter(|c| c.control.get().is_some()).count();
+            let tunnels: Vec<_> = map
+                .values()
+                .flat_map(|c| {
+                    c.tunnels()
+                        .iter()
+                        .map(|(id, end)| end.stats().metrics(c.id, *id))
+                        .collect::<Vec<_>>()
+                })
+                .collect();
+            (channels as u64, tunnels)
+        };
+        let limit = self.settings().metrics_tunnel_limit;
+        Metrics::new(&self.totals, channels, tunnels, limit)
+    }
+
+    /// Counts a refusal that belongs to no tunnel (the auth middleware's).
+    pub(crate) fn count_refusal(&self, reason: Refusal) {
+        self.totals.refused(reason);
     }
 
     /// The runtime the server runs on.
@@ -237,6 +277,7 @@ impl ServerCore {
             let connected = channels.len() - pending.len();
             if connected >= limits.max_channels {
                 drop(channels);
+                self.totals.refused(Refusal::ChannelLimit);
                 self.refusing_channels
                     .refused(connected, limits.max_channels);
                 return Err(Error::Busy(format!(
@@ -322,6 +363,7 @@ impl ServerCore {
             .count();
         if admitted >= limit {
             drop(channels);
+            self.totals.refused(Refusal::ChannelLimit);
             self.refusing_channels.refused(admitted, limit);
             return Err(Error::Busy(format!(
                 "the server has its most channels ({limit}); try again later"
@@ -352,6 +394,7 @@ impl ServerCore {
             return;
         }
         entry.connected.fire();
+        self.totals.channel_opened();
         // Closed while its websocket was being set up: `close_channel` found no
         // control to close, so close it here (serve sees it at once). The
         // fences pair with close_channel's: one of the two sees the other.

@@ -11,6 +11,7 @@ use super::{destination, ServerChannel, ServerCore, CONNECT_GRACE};
 use crate::channel::Channel;
 use crate::error::{Error, Result};
 use crate::instance::{record, TARGET_SERVER};
+use crate::metrics::{socket_text, EndKind, Refusal, TunnelLabel, TunnelStats};
 use crate::tunnel::{Entrance, Exit, SpareSettings, SpareSource, TunnelEnd};
 use crate::wire::{ControlMessage, CreateTunnel, TunnelCreated};
 use crate::ws::{Upgraded, WebSocket};
@@ -71,7 +72,8 @@ impl ServerCore {
                     exit_port,
                     "destination",
                 )
-                .await?;
+                .await
+                .inspect_err(|err| self.count_not_allowed(err, Refusal::DestinationNotAllowed))?;
                 let tunnel_id = entry.next_tunnel.fetch_add(1, Ordering::Relaxed);
                 record!(
                     info,
@@ -80,12 +82,18 @@ impl ServerCore {
                     pinned_note(&exit_address, &addresses)
                 );
                 let reuse = crate::wire::is_ours(&entry.client_version);
+                let label = TunnelLabel {
+                    reverse: false,
+                    entrance: String::new(),
+                    exit: socket_text(&exit_address, exit_port),
+                };
                 let exit = Exit::pinned(
                     Arc::clone(&self.rt),
                     &addresses,
                     exit_port,
                     reuse,
                     limits.max_connections_per_tunnel,
+                    TunnelStats::new(&self.totals, EndKind::Exit, label),
                 );
                 self.add_tunnel(&entry, tunnel_id, TunnelEnd::Exit(exit), limits)
                     .await?;
@@ -107,7 +115,8 @@ impl ServerCore {
                     entrance_port.unwrap_or(0),
                     "entrance",
                 )
-                .await?;
+                .await
+                .inspect_err(|err| self.count_not_allowed(err, Refusal::EntranceNotAllowed))?;
                 let control = self.connected_control(&entry).await?;
                 // The first address checked: a name is not resolved again.
                 let bind = addresses
@@ -137,8 +146,10 @@ impl ServerCore {
                     max_connections: limits.max_connections_per_tunnel,
                     ..SpareSettings::new(self.settings().heartbeat)
                 };
+                let label = TunnelLabel::listening(true, listener.local_addr().ok(), String::new());
+                let stats = TunnelStats::new(&self.totals, EndKind::Entrance, label);
                 let entrance =
-                    Entrance::start(Arc::clone(&self.rt), listener, source, spares, reuse)?;
+                    Entrance::start(Arc::clone(&self.rt), listener, source, spares, reuse, stats)?;
                 let port = entrance.local_addr().port();
                 record!(
                     info,
@@ -160,12 +171,20 @@ impl ServerCore {
     fn tunnel_room(&self, entry: &ServerChannel, limit: usize) -> Result<()> {
         let count = entry.tunnels().len();
         if count >= limit {
-            return Err(Self::no_tunnel_room(entry, count, limit));
+            return Err(self.no_tunnel_room(entry, count, limit));
         }
         Ok(())
     }
 
-    fn no_tunnel_room(entry: &ServerChannel, count: usize, limit: usize) -> Error {
+    /// A refusal by the destination rules, counted for `reason`.
+    fn count_not_allowed(&self, err: &Error, reason: Refusal) {
+        if matches!(err, Error::NotAllowed(_)) {
+            self.totals.refused(reason);
+        }
+    }
+
+    fn no_tunnel_room(&self, entry: &ServerChannel, count: usize, limit: usize) -> Error {
+        self.totals.refused(Refusal::TunnelLimit);
         entry.refusing_tunnels.refused(count, limit);
         Error::Busy(format!(
             "channel `{}` has its most tunnels ({limit})",
@@ -206,9 +225,10 @@ impl ServerCore {
                         entry.id
                     )));
                 }
-                Err(Self::no_tunnel_room(entry, count, limit))
+                Err(self.no_tunnel_room(entry, count, limit))
             }
             None => {
+                self.totals.tunnel_opened();
                 entry.refusing_tunnels.admitted(count, limit);
                 Ok(())
             }

@@ -117,6 +117,7 @@ fn pings_and_pongs_never_make_a_waiting_exit_connect() {
             destination.port(),
             None,
             true,
+            crate::metrics::TunnelStats::detached(crate::metrics::EndKind::Exit),
         );
         let (exit_side, mut entrance_side) = ws_pair(&rt).await;
         exit.serve(exit_side);
@@ -173,6 +174,7 @@ fn the_pong_to_an_exits_own_ping_never_makes_it_connect() {
             destination.port(),
             Some(FAST),
             true,
+            crate::metrics::TunnelStats::detached(crate::metrics::EndKind::Exit),
         );
         let (exit_side, mut entrance_side) = ws_pair(&rt).await;
         exit.serve(exit_side);
@@ -215,6 +217,7 @@ fn data_before_pasten_closes_the_websocket_without_connecting() {
                 destination.port(),
                 None,
                 true,
+                crate::metrics::TunnelStats::detached(crate::metrics::EndKind::Exit),
             );
             let (exit_side, mut entrance_side) = ws_pair(&rt).await;
             exit.serve(exit_side);
@@ -264,6 +267,7 @@ fn an_idle_spare_answers_pings_and_closes_on_data_for_no_connection() {
             source,
             SpareSettings::new(Some(FAST)),
             true,
+            crate::metrics::TunnelStats::detached(crate::metrics::EndKind::Entrance),
         )
         .unwrap();
         with_deadline(&rt, entrance.wait_ready()).await;
@@ -449,7 +453,15 @@ fn spares_left_by_a_burst_are_let_go_down_to_one() {
             linger: Duration::from_millis(300),
             max_connections: usize::MAX,
         };
-        let entrance = Entrance::start(rt.clone(), listener, source, settings, true).unwrap();
+        let entrance = Entrance::start(
+            rt.clone(),
+            listener,
+            source,
+            settings,
+            true,
+            crate::metrics::TunnelStats::detached(crate::metrics::EndKind::Entrance),
+        )
+        .unwrap();
         with_deadline(&rt, entrance.wait_ready()).await;
         let port = entrance.local_addr().port();
         // Four connections at once, each holding a spare of its own.
@@ -491,7 +503,15 @@ fn an_idle_spare_whose_peer_went_silent_is_replaced() {
         let listener = rt.listen("127.0.0.1".into(), 0).await.unwrap();
         // Linger as long as the heartbeat, as our ends have it.
         let settings = SpareSettings::new(Some(FAST));
-        let entrance = Entrance::start(rt.clone(), listener, source, settings, true).unwrap();
+        let entrance = Entrance::start(
+            rt.clone(),
+            listener,
+            source,
+            settings,
+            true,
+            crate::metrics::TunnelStats::detached(crate::metrics::EndKind::Entrance),
+        )
+        .unwrap();
         with_deadline(&rt, entrance.wait_ready()).await;
         // The far end never reads, so it never answers the spare's ping.
         let silent = spares.recv().await.unwrap();

@@ -122,6 +122,7 @@ pub(super) async fn tunnel_with(
         target_port,
         exit_heartbeat,
         reuse,
+        crate::metrics::TunnelStats::detached(crate::metrics::EndKind::Exit),
     );
     let acceptor = rt.listen("127.0.0.1".into(), 0).await.unwrap();
     let ws_port = acceptor.local_addr().unwrap().port();
@@ -152,6 +153,7 @@ pub(super) async fn tunnel_with(
         source,
         SpareSettings::new(entrance_heartbeat),
         reuse,
+        crate::metrics::TunnelStats::detached(crate::metrics::EndKind::Entrance),
     )
     .unwrap();
     with_deadline(rt, entrance.wait_ready()).await;

@@ -246,7 +246,14 @@ fn tunnel_carries_bytes_and_survives_a_refused_exit() {
 fn text_frames_after_the_first_are_ignored_by_the_exit() {
     on_every_runtime(|rt| async move {
         let echo = echo_service(&rt).await;
-        let exit = Exit::new(rt.clone(), "127.0.0.1".into(), echo, None, false);
+        let exit = Exit::new(
+            rt.clone(),
+            "127.0.0.1".into(),
+            echo,
+            None,
+            false,
+            crate::metrics::TunnelStats::detached(crate::metrics::EndKind::Exit),
+        );
         let (server_side, mut client_side) = ws_pair(&rt).await;
         exit.serve(server_side);
         client_side

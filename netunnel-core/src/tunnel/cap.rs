@@ -10,6 +10,7 @@ use std::task::{Context, Poll};
 use futures::{AsyncRead, AsyncWrite};
 
 use crate::instance::{record, TARGET_TUNNEL};
+use crate::metrics::{Refusal, TunnelStats};
 use crate::runtime::BoxConn;
 
 /// Whether work of one kind is being refused at its cap. A run of refusals
@@ -66,22 +67,30 @@ impl Refusing {
     }
 }
 
-/// How many connections one tunnel end may carry at once.
+/// How many connections one tunnel end may carry at once, and the counters
+/// of what it carried: a connection is counted while it holds its slot.
 pub(crate) struct Cap {
     limit: usize,
     open: AtomicUsize,
     refusing: Refusing,
+    stats: Arc<TunnelStats>,
 }
 
 impl Cap {
     /// A cap of `limit` connections (`usize::MAX`: none) for the end `name`
-    /// (`tunnel entrance 127.0.0.1:20001`).
-    pub(crate) fn new(limit: usize, name: String) -> Arc<Cap> {
+    /// (`tunnel entrance 127.0.0.1:20001`), counting into `stats`.
+    pub(crate) fn new(limit: usize, name: String, stats: Arc<TunnelStats>) -> Arc<Cap> {
         Arc::new(Cap {
             limit,
             open: AtomicUsize::new(0),
             refusing: Refusing::new(TARGET_TUNNEL, format!("connections on {name}")),
+            stats,
         })
+    }
+
+    /// The counters of the tunnel end.
+    pub(crate) fn stats(&self) -> &Arc<TunnelStats> {
+        &self.stats
     }
 
     /// A slot for one more connection, held until the slot is dropped;
@@ -94,10 +103,12 @@ impl Cap {
             }) {
             Ok(before) => {
                 self.refusing.admitted(before + 1, self.limit);
+                self.stats.opened();
                 Some(Slot(Arc::clone(self)))
             }
             Err(open) => {
                 self.refusing.refused(open, self.limit);
+                self.stats.refused(Refusal::ConnectionLimit);
                 None
             }
         }
@@ -110,19 +121,21 @@ pub(crate) struct Slot(Arc<Cap>);
 impl Drop for Slot {
     fn drop(&mut self) {
         self.0.open.fetch_sub(1, Ordering::AcqRel);
+        self.0.stats.closed();
     }
 }
 
-/// A connection that holds its slot for as long as it lives.
+/// A connection that holds its slot for as long as it lives, and counts the
+/// bytes read from it and written to it.
 pub(crate) struct Counted {
     conn: BoxConn,
-    _slot: Slot,
+    slot: Slot,
 }
 
 impl Counted {
     /// `conn`, boxed again, holding `slot`.
     pub(crate) fn boxed(conn: BoxConn, slot: Slot) -> BoxConn {
-        Box::new(Counted { conn, _slot: slot })
+        Box::new(Counted { conn, slot })
     }
 }
 
@@ -132,7 +145,11 @@ impl AsyncRead for Counted {
         cx: &mut Context<'_>,
         buf: &mut [u8],
     ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.conn).poll_read(cx, buf)
+        let polled = Pin::new(&mut self.conn).poll_read(cx, buf);
+        if let Poll::Ready(Ok(n)) = polled {
+            self.slot.0.stats.read(n);
+        }
+        polled
     }
 }
 
@@ -142,7 +159,11 @@ impl AsyncWrite for Counted {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.conn).poll_write(cx, buf)
+        let polled = Pin::new(&mut self.conn).poll_write(cx, buf);
+        if let Poll::Ready(Ok(n)) = polled {
+            self.slot.0.stats.written(n);
+        }
+        polled
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
@@ -160,7 +181,8 @@ mod tests {
 
     #[test]
     fn slots_come_back_when_dropped() {
-        let cap = Cap::new(2, "test".into());
+        let stats = TunnelStats::detached(crate::metrics::EndKind::Exit);
+        let cap = Cap::new(2, "test".into(), Arc::clone(&stats));
         let first = cap.admit().expect("first");
         let second = cap.admit().expect("second");
         assert!(cap.admit().is_none(), "over the cap");
@@ -168,7 +190,11 @@ mod tests {
         drop(first);
         let third = cap.admit().expect("a slot came back");
         assert!(cap.admit().is_none());
+        assert_eq!(stats.counts().connections_open, 2);
         drop((second, third));
         assert_eq!(cap.open.load(Ordering::Acquire), 0);
+        let counts = stats.counts();
+        assert_eq!((counts.connections_open, counts.connections_total), (0, 3));
+        assert_eq!(counts.refused(Refusal::ConnectionLimit), 3);
     }
 }

@@ -27,6 +27,14 @@ impl TunnelEnd {
         }
     }
 
+    /// What the tunnel end has carried.
+    pub(crate) fn stats(&self) -> &Arc<crate::metrics::TunnelStats> {
+        match self {
+            TunnelEnd::Entrance(entrance) => entrance.stats(),
+            TunnelEnd::Exit(exit) => exit.stats(),
+        }
+    }
+
     /// Takes no new connection; the open ones go on until they end.
     pub(crate) fn drain(&self) {
         match self {

@@ -7,6 +7,7 @@ use std::time::Duration;
 use futures::future::{select, Either};
 
 use crate::instance::{record, TARGET_TUNNEL};
+use crate::metrics::{Failure, TunnelStats};
 use crate::pump::pump;
 use crate::runtime::{timeout, RuntimeRef};
 use crate::sync::{StopSignal, TaskTracker};
@@ -45,14 +46,16 @@ impl Exit {
     /// An exit that connects to `host:port`. `heartbeat` applies to every
     /// websocket it serves (clients ping, servers only answer); with `reuse`
     /// (both sides ours) a websocket serves one connection after another.
+    /// What it carries is counted in `stats`.
     pub(crate) fn new(
         rt: RuntimeRef,
         host: String,
         port: u16,
         heartbeat: Option<Heartbeat>,
         reuse: bool,
+        stats: Arc<TunnelStats>,
     ) -> Arc<Exit> {
-        Self::to_hosts(rt, vec![host], port, heartbeat, reuse, usize::MAX)
+        Self::to_hosts(rt, vec![host], port, heartbeat, reuse, usize::MAX, stats)
     }
 
     /// An exit that connects to exactly these addresses (tried in order),
@@ -64,9 +67,10 @@ impl Exit {
         port: u16,
         reuse: bool,
         max_connections: usize,
+        stats: Arc<TunnelStats>,
     ) -> Arc<Exit> {
         let hosts = addresses.iter().map(ToString::to_string).collect();
-        Self::to_hosts(rt, hosts, port, None, reuse, max_connections)
+        Self::to_hosts(rt, hosts, port, None, reuse, max_connections, stats)
     }
 
     fn to_hosts(
@@ -76,10 +80,11 @@ impl Exit {
         heartbeat: Option<Heartbeat>,
         reuse: bool,
         max_connections: usize,
+        stats: Arc<TunnelStats>,
     ) -> Arc<Exit> {
         let name = format!("tunnel exit to {}:{port}", hosts.join("|"));
         Arc::new(Exit {
-            cap: Cap::new(max_connections, name),
+            cap: Cap::new(max_connections, name, stats),
             rt,
             hosts,
             port,
@@ -89,6 +94,11 @@ impl Exit {
             draining: StopSignal::new(),
             tasks: TaskTracker::new(),
         })
+    }
+
+    /// What the exit has carried.
+    pub(crate) fn stats(&self) -> &Arc<TunnelStats> {
+        self.cap.stats()
     }
 
     /// Serves one websocket in the background (closes it if the exit is
@@ -117,6 +127,7 @@ impl Exit {
                 return;
             };
             let Some(tcp) = self.connect().await else {
+                self.stats().failed(Failure::ConnectFailed);
                 let _ = timeout(&*self.rt, CLOSE_GRACE, ws.close(None)).await;
                 return;
             };
@@ -156,6 +167,7 @@ impl Exit {
                 Verdict::Start => return true,
                 Verdict::Closed => return false,
                 Verdict::OutOfStep => {
+                    self.stats().failed(Failure::OutOfStep);
                     record!(
                         debug,
                         TARGET_TUNNEL,

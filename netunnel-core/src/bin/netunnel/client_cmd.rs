@@ -6,6 +6,7 @@ use anyhow::{bail, Context};
 use clap::Args;
 use futures::future::{select, Either};
 use netunnel_core::client::{Client, ClientSettings};
+use netunnel_core::frontend::MetricsEndpoint;
 use netunnel_core::AsyncStdRuntime;
 
 /// Flags of `netunnel client`.
@@ -32,6 +33,13 @@ pub struct ClientArgs {
     reverse: bool,
     #[command(flatten)]
     heartbeat: crate::heartbeat_args::HeartbeatArgs,
+    /// Answer `GET /metrics` (the tunnel's, in the Prometheus text format) on
+    /// this local port (0: any free port; the output says which).
+    #[arg(long)]
+    metrics_port: Option<u16>,
+    /// Address the metrics port listens on.
+    #[arg(long, default_value = "127.0.0.1", requires = "metrics_port")]
+    metrics_address: String,
     /// Log at debug level.
     #[arg(short, long)]
     pub debug: bool,
@@ -51,7 +59,7 @@ pub async fn run(args: ClientArgs) -> anyhow::Result<()> {
         heartbeat: Some(args.heartbeat.heartbeat()),
         ..ClientSettings::default()
     };
-    let client = Client::connected(rt, transport, settings)
+    let client = Client::connected(Arc::clone(&rt), transport, settings)
         .await
         .with_context(|| format!("cannot connect to {}", server))?;
     let opened = match (args.reverse, args.local_port) {
@@ -92,8 +100,30 @@ pub async fn run(args: ClientArgs) -> anyhow::Result<()> {
         "Tunnel exit socket: {}",
         socket_text(&info.exit.0, info.exit.1)
     );
+    let metrics = match args.metrics_port {
+        Some(port) => {
+            let reading = client.clone();
+            let source = Arc::new(move || reading.metrics());
+            match MetricsEndpoint::start(rt, &args.metrics_address, port, source).await {
+                Ok(endpoint) => {
+                    let at = endpoint.local_addr();
+                    println!("Metrics: http://{at}/metrics");
+                    Some(endpoint)
+                }
+                Err(err) => {
+                    client.close().await;
+                    return Err(err).context("cannot serve the metrics");
+                }
+            }
+        }
+        None => None,
+    };
     let lost = select(client.disconnected(), tunnel.stopped());
-    match select(signal, lost).await {
+    let outcome = select(signal, lost).await;
+    if let Some(endpoint) = metrics {
+        endpoint.stop().await;
+    }
+    match outcome {
         Either::Left(_) => {
             log::info!("closing the tunnel");
             client.close().await;

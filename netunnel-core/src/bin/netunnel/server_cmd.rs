@@ -30,6 +30,10 @@ pub struct ServerArgs {
     auth: crate::auth_args::AuthArgs,
     #[command(flatten)]
     heartbeat: crate::heartbeat_args::HeartbeatArgs,
+    /// Answer `GET /metrics` in the Prometheus text format (behind the auth
+    /// plugin, as every route).
+    #[arg(long)]
+    metrics: bool,
     /// Log at debug level.
     #[arg(short, long)]
     pub debug: bool,
@@ -50,7 +54,8 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         .host(args.hostname)
         .port(args.port)
         .auth(args.auth.server()?)
-        .heartbeat(args.heartbeat.heartbeat());
+        .heartbeat(args.heartbeat.heartbeat())
+        .metrics(args.metrics);
     if let Some(path) = args.config_path {
         options = options.config_path(path);
     }

@@ -54,6 +54,7 @@ impl Entrance {
             // no other spare may think itself surplus because of this one.
             self.lock().idle -= 1;
             if let Some(frame) = stray {
+                self.stats().failed(crate::metrics::Failure::OutOfStep);
                 record!(
                     debug,
                     TARGET_TUNNEL,

@@ -17,6 +17,7 @@ use futures::future::{select, BoxFuture, Either, FutureExt};
 
 use crate::error::Result;
 use crate::instance::{record, TARGET_TUNNEL};
+use crate::metrics::{Failure, TunnelStats};
 use crate::runtime::{BoxConn, Listener, RuntimeRef};
 use crate::sync::{StopSignal, TaskTracker};
 use crate::tunnel::cap::{Cap, Counted};
@@ -113,13 +114,14 @@ impl std::fmt::Debug for Entrance {
 impl Entrance {
     /// Starts accepting on `listener` and opening spares from `source`. With
     /// `reuse` (both sides ours) a websocket whose connection ended cleanly goes
-    /// back to the spares.
+    /// back to the spares. What it carries is counted in `stats`.
     pub(crate) fn start(
         rt: RuntimeRef,
         listener: Box<dyn Listener>,
         source: Arc<dyn SpareSource>,
         settings: SpareSettings,
         reuse: bool,
+        stats: Arc<TunnelStats>,
     ) -> Result<Arc<Entrance>> {
         let local_addr = listener
             .local_addr()
@@ -142,6 +144,7 @@ impl Entrance {
             cap: Cap::new(
                 settings.max_connections,
                 format!("tunnel entrance {local_addr}"),
+                stats,
             ),
         });
         let accepting = Arc::clone(&entrance);
@@ -155,6 +158,11 @@ impl Entrance {
     /// The address the entrance listens on.
     pub(crate) fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// What the entrance has carried.
+    pub(crate) fn stats(&self) -> &Arc<TunnelStats> {
+        self.cap.stats()
     }
 
     /// Spare websockets held open and waiting for a connection now.
@@ -310,6 +318,7 @@ impl Entrance {
                     expired
                 };
                 if expired {
+                    self.stats().failed(Failure::WebsocketTimeout);
                     record!(
                         warn,
                         TARGET_TUNNEL,
@@ -320,6 +329,7 @@ impl Entrance {
                 }
             }
             Either::Left((Err(err), _)) => {
+                self.stats().failed(Failure::WebsocketFailed);
                 record!(
                     warn,
                     TARGET_TUNNEL,

@@ -1,0 +1,305 @@
+//! [`Metrics`] in the Prometheus text exposition format (version 0.0.4).
+
+use std::fmt::Write;
+
+use super::counters::Counts;
+use super::reason::{Failure, Refusal};
+use super::{Metrics, TunnelMetrics};
+
+/// The `Content-Type` of [`Metrics::to_prometheus`]'s text.
+pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// The labels of one sample, already escaped.
+type Labels<'a> = &'a [(&'a str, String)];
+
+struct Writer(String);
+
+impl Writer {
+    fn family(&mut self, name: &str, kind: &str, help: &str) {
+        let _ = writeln!(self.0, "# HELP {name} {help}");
+        let _ = writeln!(self.0, "# TYPE {name} {kind}");
+    }
+
+    fn sample(&mut self, name: &str, labels: Labels<'_>, value: u64) {
+        self.0.push_str(name);
+        if !labels.is_empty() {
+            self.0.push('{');
+            for (i, (key, value)) in labels.iter().enumerate() {
+                if i > 0 {
+                    self.0.push(',');
+                }
+                let _ = write!(self.0, "{key}=\"{value}\"");
+            }
+            self.0.push('}');
+        }
+        let _ = writeln!(self.0, " {value}");
+    }
+
+    /// One family of one sample without labels.
+    fn single(&mut self, name: &str, kind: &str, help: &str, value: u64) {
+        self.family(name, kind, help);
+        self.sample(name, &[], value);
+    }
+
+    /// One family with one sample per item of `of`.
+    fn each<T>(
+        &mut self,
+        name: &str,
+        kind: &str,
+        help: &str,
+        of: &[T],
+        sample: impl Fn(&T) -> (Vec<(&'static str, String)>, u64),
+    ) {
+        self.family(name, kind, help);
+        for item in of {
+            let (labels, value) = sample(item);
+            self.sample(name, &labels, value);
+        }
+    }
+}
+
+/// A label value with `\`, `"` and line ends escaped, as the format wants.
+fn escape(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for c in value.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The labels that name one tunnel.
+fn tunnel_labels(t: &TunnelMetrics) -> Vec<(&'static str, String)> {
+    vec![
+        ("channel", t.channel.to_string()),
+        ("tunnel", t.tunnel.to_string()),
+        ("kind", if t.reverse { "reverse" } else { "forward" }.into()),
+        ("entrance", escape(&t.entrance)),
+        ("exit", escape(&t.exit)),
+    ]
+}
+
+fn with(
+    mut labels: Vec<(&'static str, String)>,
+    key: &'static str,
+    value: &str,
+) -> Vec<(&'static str, String)> {
+    labels.push((key, value.to_string()));
+    labels
+}
+
+const DIRECTIONS: [&str; 2] = ["to_exit", "to_entrance"];
+
+fn bytes(counts: &Counts, direction: &str) -> u64 {
+    if direction == "to_exit" {
+        counts.bytes_to_exit
+    } else {
+        counts.bytes_to_entrance
+    }
+}
+
+impl Metrics {
+    /// The snapshot in the Prometheus text format ([`CONTENT_TYPE`]): every
+    /// family with its `HELP` and `TYPE`, counters named `..._total`.
+    pub fn to_prometheus(&self) -> String {
+        let mut w = Writer(String::new());
+        w.single(
+            "netunnel_channels",
+            "gauge",
+            "Control channels connected now.",
+            self.channels,
+        );
+        w.single(
+            "netunnel_channels_opened_total",
+            "counter",
+            "Control channels connected since the start.",
+            self.channels_opened,
+        );
+        let kinds = [
+            ("forward", self.forward_tunnels),
+            ("reverse", self.reverse_tunnels),
+        ];
+        w.each(
+            "netunnel_tunnels",
+            "gauge",
+            "Tunnels open now, by kind.",
+            &kinds,
+            |(kind, n)| (vec![("kind", kind.to_string())], *n),
+        );
+        w.single(
+            "netunnel_tunnels_opened_total",
+            "counter",
+            "Tunnels opened since the start.",
+            self.tunnels_opened,
+        );
+        w.single(
+            "netunnel_tunnels_unlisted",
+            "gauge",
+            "Open tunnels past the tunnel limit, without series of their own.",
+            self.unlisted_tunnels,
+        );
+        self.totals_to(&mut w);
+        self.tunnels_to(&mut w);
+        w.0
+    }
+
+    fn totals_to(&self, w: &mut Writer) {
+        let t = &self.totals;
+        w.single(
+            "netunnel_connections_open",
+            "gauge",
+            "Connections carried now, over every tunnel.",
+            t.connections_open,
+        );
+        w.single(
+            "netunnel_connections_total",
+            "counter",
+            "Connections carried since the start, over every tunnel.",
+            t.connections_total,
+        );
+        w.each(
+            "netunnel_bytes_total",
+            "counter",
+            "Bytes carried since the start, over every tunnel, by direction.",
+            &DIRECTIONS,
+            |d| (vec![("direction", d.to_string())], bytes(t, d)),
+        );
+        w.each(
+            "netunnel_refused_total",
+            "counter",
+            "Channels, tunnels, connections and requests refused, by reason.",
+            &Refusal::ALL,
+            |r| (vec![("reason", r.as_str().into())], t.refused(*r)),
+        );
+        w.each(
+            "netunnel_errors_total",
+            "counter",
+            "Failures of tunnel work, by reason.",
+            &Failure::ALL,
+            |f| (vec![("reason", f.as_str().into())], t.failed(*f)),
+        );
+    }
+
+    fn tunnels_to(&self, w: &mut Writer) {
+        let tunnels = &self.tunnels;
+        w.each(
+            "netunnel_tunnel_connections_open",
+            "gauge",
+            "Connections one tunnel carries now.",
+            tunnels,
+            |t| (tunnel_labels(t), t.counts.connections_open),
+        );
+        w.each(
+            "netunnel_tunnel_connections_total",
+            "counter",
+            "Connections one tunnel has carried.",
+            tunnels,
+            |t| (tunnel_labels(t), t.counts.connections_total),
+        );
+        let each_way: Vec<(&TunnelMetrics, &str)> = tunnels
+            .iter()
+            .flat_map(|t| DIRECTIONS.iter().map(move |d| (t, *d)))
+            .collect();
+        w.each(
+            "netunnel_tunnel_bytes_total",
+            "counter",
+            "Bytes one tunnel has carried, by direction.",
+            &each_way,
+            |(t, d)| (with(tunnel_labels(t), "direction", d), bytes(&t.counts, d)),
+        );
+        w.each(
+            "netunnel_tunnel_refused_total",
+            "counter",
+            "Connections one tunnel refused, by reason.",
+            tunnels,
+            |t| {
+                let reason = Refusal::ConnectionLimit;
+                let labels = with(tunnel_labels(t), "reason", reason.as_str());
+                (labels, t.counts.refused(reason))
+            },
+        );
+        let each_failure: Vec<(&TunnelMetrics, Failure)> = tunnels
+            .iter()
+            .flat_map(|t| Failure::ALL.iter().map(move |f| (t, *f)))
+            .collect();
+        w.each(
+            "netunnel_tunnel_errors_total",
+            "counter",
+            "Failures of one tunnel's work, by reason.",
+            &each_failure,
+            |(t, f)| {
+                (
+                    with(tunnel_labels(t), "reason", f.as_str()),
+                    t.counts.failed(*f),
+                )
+            },
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::Totals;
+
+    #[test]
+    fn label_values_are_escaped() {
+        assert_eq!(escape(r#"a"b\c"#), r#"a\"b\\c"#);
+        assert_eq!(escape("x\ny"), "x\\ny");
+    }
+
+    #[test]
+    fn every_family_is_typed_and_every_tunnel_has_its_series() {
+        let totals = Totals::default();
+        let tunnel = TunnelMetrics {
+            channel: 3,
+            tunnel: 1,
+            reverse: false,
+            entrance: "[::1]:5000".into(),
+            exit: "db.example:5432".into(),
+            counts: Counts::default(),
+        };
+        let text = Metrics::new(&totals, 1, vec![tunnel], 10).to_prometheus();
+        assert!(text.contains("netunnel_channels 1\n"), "{text}");
+        let labels =
+            r#"channel="3",tunnel="1",kind="forward",entrance="[::1]:5000",exit="db.example:5432""#;
+        assert!(
+            text.contains(&format!(
+                "netunnel_tunnel_bytes_total{{{labels},direction=\"to_exit\"}} 0\n"
+            )),
+            "{text}"
+        );
+        for line in text.lines().filter(|l| !l.starts_with('#')) {
+            let name = line.split(['{', ' ']).next().unwrap_or_default();
+            assert!(
+                text.contains(&format!("# TYPE {name} ")),
+                "{name} has no TYPE line"
+            );
+        }
+    }
+
+    #[test]
+    fn tunnels_past_the_limit_are_counted_not_listed() {
+        let totals = Totals::default();
+        let tunnels = (1..=3)
+            .rev()
+            .map(|id| TunnelMetrics {
+                channel: 1,
+                tunnel: id,
+                reverse: id == 2,
+                entrance: "127.0.0.1:1".into(),
+                exit: "127.0.0.1:2".into(),
+                counts: Counts::default(),
+            })
+            .collect();
+        let metrics = Metrics::new(&totals, 1, tunnels, 2);
+        let listed: Vec<u64> = metrics.tunnels.iter().map(|t| t.tunnel).collect();
+        assert_eq!(listed, [1, 2]);
+        assert_eq!(metrics.unlisted_tunnels, 1);
+        assert_eq!((metrics.forward_tunnels, metrics.reverse_tunnels), (2, 1));
+    }
+}
