@@ -554,6 +554,17 @@ bool netunnel_client_is_connected(const netunnel_client *client);
 netunnel_result netunnel_client_remote_version(const netunnel_client *client, char **version);
 
 /**
+ * What this client's tunnels carry and have carried (connections, bytes
+ * each way, errors by reason, per open tunnel and in total), in the
+ * Prometheus text format, in `*text`, to be freed with
+ * `netunnel_string_free`.
+ *
+ * # Safety
+ * `client` is NULL or a live handle; `text` is NULL or writable.
+ */
+netunnel_result netunnel_client_metrics(const netunnel_client *client, char **text);
+
+/**
  * Closes the client (as `netunnel_client_close`) and frees it. Its tunnel
  * handles stay valid, stopped, until freed. NULL is a no-op.
  *
@@ -742,6 +753,16 @@ netunnel_result netunnel_server_options_set_environment(netunnel_server_options 
                                                         bool read);
 
 /**
+ * Whether `GET /metrics` answers with the Prometheus text of
+ * `netunnel_server_metrics` (behind the auth plugin, as every route).
+ * Default false: 404.
+ *
+ * # Safety
+ * `options` is NULL or a live handle.
+ */
+netunnel_result netunnel_server_options_set_metrics(netunnel_server_options *options, bool on);
+
+/**
  * Authenticates requests with a plugin built into the library: `"none"`, or
  * `"secret"` with `data_json` `{"secret": "..."}` (NETunnel 1.0.x's example
  * plugin, compatible on the wire).
@@ -793,6 +814,17 @@ const char *netunnel_server_url(const netunnel_server *server);
  * `server` is NULL or a live handle; `json` is NULL or writable.
  */
 netunnel_result netunnel_server_channels(const netunnel_server *server, char **json);
+
+/**
+ * What the server carries and has carried (channels, tunnels, connections,
+ * bytes each way, refusals and errors by reason), in the Prometheus text
+ * format, in `*text`, to be freed with `netunnel_string_free`. Answers
+ * whether or not `GET /metrics` is on.
+ *
+ * # Safety
+ * `server` is NULL or a live handle; `text` is NULL or writable.
+ */
+netunnel_result netunnel_server_metrics(const netunnel_server *server, char **text);
 
 /**
  * Stops listening, closes every channel (their tunnels with them) and every

@@ -114,6 +114,19 @@ int main(int argc, char **argv) {
     }
     printf("%s: %lu bytes through the tunnel and back\n", ok ? "ok" : "MISMATCH", (unsigned long)size);
 
+    /* What the client counted, in the Prometheus text format: print one line. */
+    {
+        char *metrics = NULL;
+        const char *line;
+        code = netunnel_client_metrics(client, &metrics);
+        if (code != NETUNNEL_OK) {
+            ok = fail("reading the metrics", code) == 0;
+        } else if ((line = strstr(metrics, "\nnetunnel_bytes_total{direction=\"to_exit\"}")) != NULL) {
+            printf("metrics: %.*s\n", (int)strcspn(line + 1, "\n"), line + 1);
+        }
+        netunnel_string_free(metrics);
+    }
+
     code = netunnel_tunnel_stop(tunnel, true);
     if (code != NETUNNEL_OK) {
         ok = fail("stopping the tunnel", code) == 0;

@@ -301,6 +301,29 @@ pub unsafe extern "C" fn netunnel_client_remote_version(
     }
 }
 
+/// What this client's tunnels carry and have carried (connections, bytes
+/// each way, errors by reason, per open tunnel and in total), in the
+/// Prometheus text format, in `*text`, to be freed with
+/// `netunnel_string_free`.
+///
+/// # Safety
+/// `client` is NULL or a live handle; `text` is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn netunnel_client_metrics(
+    client: *const netunnel_client,
+    text: *mut *mut c_char,
+) -> netunnel_result {
+    // SAFETY: the caller's contract, passed on.
+    unsafe {
+        with_client(client, |c| {
+            if text.is_null() {
+                return Err(Failure::null("text"));
+            }
+            put(text, "text", owned(c.metrics().to_prometheus()))
+        })
+    }
+}
+
 /// Closes the client (as `netunnel_client_close`) and frees it. Its tunnel
 /// handles stay valid, stopped, until freed. NULL is a no-op.
 ///

@@ -194,6 +194,21 @@ pub unsafe extern "C" fn netunnel_server_options_set_environment(
     unsafe { change(options, |o| Ok(o.environment(read))) }
 }
 
+/// Whether `GET /metrics` answers with the Prometheus text of
+/// `netunnel_server_metrics` (behind the auth plugin, as every route).
+/// Default false: 404.
+///
+/// # Safety
+/// `options` is NULL or a live handle.
+#[no_mangle]
+pub unsafe extern "C" fn netunnel_server_options_set_metrics(
+    options: *mut netunnel_server_options,
+    on: bool,
+) -> netunnel_result {
+    // SAFETY: the caller's contract, passed on.
+    unsafe { change(options, |o| Ok(o.metrics(on))) }
+}
+
 /// Authenticates requests with a plugin built into the library: `"none"`, or
 /// `"secret"` with `data_json` `{"secret": "..."}` (NETunnel 1.0.x's example
 /// plugin, compatible on the wire).
@@ -310,6 +325,30 @@ pub unsafe extern "C" fn netunnel_server_channels(
         let text = serde_json::Value::Array(channels).to_string();
         // SAFETY: the caller's contract.
         unsafe { put(json, "json", owned(text)) }
+    })
+}
+
+/// What the server carries and has carried (channels, tunnels, connections,
+/// bytes each way, refusals and errors by reason), in the Prometheus text
+/// format, in `*text`, to be freed with `netunnel_string_free`. Answers
+/// whether or not `GET /metrics` is on.
+///
+/// # Safety
+/// `server` is NULL or a live handle; `text` is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn netunnel_server_metrics(
+    server: *const netunnel_server,
+    text: *mut *mut c_char,
+) -> netunnel_result {
+    call(|| {
+        // SAFETY: the caller's contract.
+        let server = unsafe { borrow(server, "server") }?;
+        if text.is_null() {
+            return Err(Failure::null("text"));
+        }
+        let rendered = server.server.core().metrics().to_prometheus();
+        // SAFETY: the caller's contract.
+        unsafe { put(text, "text", owned(rendered)) }
     })
 }
 

@@ -162,6 +162,8 @@ async fn c_client_against_our_server(build: Build) {
         async_std::task::spawn_blocking(move || run(&program, &[&url, &port, "2000000"])).await;
     assert_eq!(code, Some(0), "{out}");
     assert!(out.contains("ok: 2000000 bytes"), "{out}");
+    let counted = "metrics: netunnel_bytes_total{direction=\"to_exit\"} 2000000";
+    assert!(out.lines().any(|line| line.trim() == counted), "{out}");
     // The server sees the client's channel close a moment after it exits.
     support::until("the C client's channel to close", || {
         server.channels().is_empty()

@@ -84,6 +84,12 @@ impl Client {
         py.detach(|| self.client.is_connected())
     }
 
+    /// What this client's tunnels carry and have carried, in the Prometheus
+    /// text format.
+    fn metrics(&self, py: Python<'_>) -> String {
+        py.detach(|| self.client.metrics().to_prometheus())
+    }
+
     /// Creates a channel on the server and connects it.
     fn connect<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let client = self.client.clone();

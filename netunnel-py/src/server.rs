@@ -50,8 +50,9 @@ impl Server {
     /// `auth` is a `NETunnelServerAuth`; its coroutines run on the loop this
     /// is awaited on. `logger` (a `logging.Logger`) gets this server's
     /// records. With `tls_cert` and `tls_key` (PEM files) it serves HTTPS.
+    /// With `metrics`, `GET /metrics` answers (behind `auth`).
     #[staticmethod]
-    #[pyo3(signature = (host, port, config_path=None, secret_key=None, environment=true, auth=None, logger=None, tls_cert=None, tls_key=None))]
+    #[pyo3(signature = (host, port, config_path=None, secret_key=None, environment=true, auth=None, logger=None, tls_cert=None, tls_key=None, metrics=false))]
     #[allow(clippy::too_many_arguments)] // Python keyword arguments, not a Rust API.
     fn start(
         py: Python<'_>,
@@ -64,11 +65,13 @@ impl Server {
         logger: Option<Py<PyAny>>,
         tls_cert: Option<String>,
         tls_key: Option<String>,
+        metrics: bool,
     ) -> PyResult<Bound<'_, PyAny>> {
         let mut options = ServerOptions::new()
             .host(host)
             .port(port)
-            .environment(environment);
+            .environment(environment)
+            .metrics(metrics);
         if let Some(plugin) = auth {
             options = options.auth(crate::plugins::server_auth(py, plugin)?);
         }
@@ -133,6 +136,14 @@ impl Server {
                 .map(|channel| (channel.id, channel.tunnels))
                 .collect()
         }))
+    }
+
+    /// What the server carries and has carried, in the Prometheus text
+    /// format (what `GET /metrics` answers).
+    fn metrics(&self, py: Python<'_>) -> PyResult<String> {
+        let server = running(&self.server)
+            .ok_or_else(|| NETunnelServerError::new_err("the server is stopped"))?;
+        Ok(py.detach(|| server.core().metrics().to_prometheus()))
     }
 
     /// Stops listening and closes every channel; completes once all is gone.

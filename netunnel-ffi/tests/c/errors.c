@@ -76,6 +76,8 @@ int main(int argc, char **argv) {
     expect("tunnel_stop(NULL)", netunnel_tunnel_stop(NULL, true), NETUNNEL_NULL_ARGUMENT);
     expect("server_start(NULL)", netunnel_server_start(NULL, &server), NETUNNEL_NULL_ARGUMENT);
     expect("client_new(NULL url)", netunnel_client_new(NULL, NULL, &client), NETUNNEL_NULL_ARGUMENT);
+    expect("client_metrics(NULL)", netunnel_client_metrics(NULL, &json), NETUNNEL_NULL_ARGUMENT);
+    expect("server_metrics(NULL)", netunnel_server_metrics(NULL, &json), NETUNNEL_NULL_ARGUMENT);
     netunnel_client_free(NULL);
     netunnel_server_free(NULL);
     netunnel_tunnel_free(NULL);

@@ -110,6 +110,14 @@ class NETunnelClient:
         if self._native is not None:
             await self._native.close()
 
+    def metrics(self) -> str:
+        """What this client's tunnels carry and have carried, in the
+        Prometheus text format; empty before the first ``connect()`` of a
+        client with an auth plugin (no engine client exists yet)."""
+        if self._native is None:
+            return ""
+        return self._native.metrics()
+
     async def get_remote_version(self) -> str:
         if self._native is None:
             self._make_native()
@@ -262,6 +270,11 @@ def get_args(argv=None):
                                             "the server")
     parser.add_argument("--proxy-username", help="Username for the proxy")
     parser.add_argument("--proxy-password", help="Password for the proxy")
+    parser.add_argument("--metrics-port", type=int,
+                        help="Answer GET /metrics (the tunnel's, in the Prometheus text "
+                             "format) on this local port (0: any free port)")
+    parser.add_argument("--metrics-address", default="127.0.0.1",
+                        help="Address the metrics port listens on")
     return parser.parse_args(argv)
 
 
@@ -300,7 +313,17 @@ async def main(argv=None):
                                                         remote_port=args.remote_port)
         print("Tunnel entrance socket: %s" % _socket_text(*tunnel.get_entrance_socket()), flush=True)
         print("Tunnel exit socket: %s" % _socket_text(*tunnel.get_exit_socket()), flush=True)
-        await tunnel.join()
+        if args.metrics_port is None:
+            await tunnel.join()
+            return
+        from .common.metrics import serve_metrics
+        endpoint = await serve_metrics(client.metrics, args.metrics_address, args.metrics_port)
+        host, port = endpoint.sockets[0].getsockname()[:2]
+        print("Metrics: http://%s/metrics" % _socket_text(host, port), flush=True)
+        try:
+            await tunnel.join()
+        finally:
+            endpoint.close()
 
 
 if __name__ == "__main__":

@@ -12,13 +12,17 @@ class NETunnelServer:
     """A NETunnel server: ``await start()`` listens on ``host:port`` (with
     ``config_path``, settings, peers and static tunnels persist there), ``await
     stop()`` closes everything. Beyond 1.0.x: with ``tls_cert`` and
-    ``tls_key`` (PEM files) it serves HTTPS itself."""
+    ``tls_key`` (PEM files) it serves HTTPS itself; with ``metrics=True``
+    ``GET /metrics`` answers in the Prometheus text format (behind
+    ``auth_server``), and ``metrics()`` gives the same text."""
 
     def __init__(self, config_path=None, host="127.0.0.1", port=4040, logger=None,
-                 auth_server=None, secret_key=None, *, tls_cert=None, tls_key=None):
+                 auth_server=None, secret_key=None, *, tls_cert=None, tls_key=None,
+                 metrics=False):
         if (tls_cert is None) != (tls_key is None):
             raise ValueError("tls_cert and tls_key go together")
         self._tls = (tls_cert, tls_key)
+        self._metrics = bool(metrics)
         self._auth_server = auth_server
         self._config_path = config_path
         self._host = host
@@ -32,10 +36,18 @@ class NETunnelServer:
     async def start(self):
         self._native = await _native.Server.start(self._host, self._port, self._config_path,
                                                   self._secret_key, True, self._auth_server,
-                                                  self._user_logger, *self._tls)
+                                                  self._user_logger, *self._tls,
+                                                  self._metrics)
         # As 1.0.x's fixtures read it: the port actually listened on.
         self._port = self._native.port
         self._logger.info("Starting server on %s:%s", self._host, self._port)
+
+    def metrics(self) -> str:
+        """What the server carries and has carried, in the Prometheus text
+        format (whether or not ``GET /metrics`` answers)."""
+        if self._native is None:
+            raise RuntimeError("the server is not started")
+        return self._native.metrics()
 
     async def stop(self):
         if self._native is not None:
@@ -65,6 +77,9 @@ def main(argv=None):
     parser.add_argument("--tls-cert", help="Serve HTTPS with this certificate chain (PEM); "
                                            "needs --tls-key")
     parser.add_argument("--tls-key", help="The private key (PEM) of --tls-cert")
+    parser.add_argument("--metrics", action="store_true",
+                        help="Answer GET /metrics in the Prometheus text format "
+                             "(behind the auth plugin)")
     args = parser.parse_args(argv)
     if (args.tls_cert is None) != (args.tls_key is None):
         parser.error("--tls-cert and --tls-key go together")
@@ -86,7 +101,8 @@ def main(argv=None):
               "config file", flush=True)
     server = NETunnelServer(config_path=args.config_path, host=args.hostname, port=args.port,
                             logger=logger, auth_server=auth_server, secret_key=args.secret_key,
-                            tls_cert=args.tls_cert, tls_key=args.tls_key)
+                            tls_cert=args.tls_cert, tls_key=args.tls_key,
+                            metrics=args.metrics)
 
     async def serve():
         await server.start()
