@@ -103,9 +103,17 @@ int main(int argc, char **argv) {
         netunnel_client_free(client);
         return 1;
     }
-    printf("tunnel %llu: %s:%u -> %s:%u\n", (unsigned long long)netunnel_tunnel_id(tunnel),
-           netunnel_tunnel_entrance_address(tunnel), (unsigned)netunnel_tunnel_entrance_port(tunnel),
-           netunnel_tunnel_exit_address(tunnel), (unsigned)netunnel_tunnel_exit_port(tunnel));
+    {
+        /* IPv6 addresses in brackets, so that the ports stay readable. */
+        const char *in = netunnel_tunnel_entrance_address(tunnel);
+        const char *out = netunnel_tunnel_exit_address(tunnel);
+        int v6_in = strchr(in, ':') != NULL, v6_out = strchr(out, ':') != NULL;
+        printf("tunnel %llu: %s%s%s:%u -> %s%s%s:%u\n",
+               (unsigned long long)netunnel_tunnel_id(tunnel), v6_in ? "[" : "", in,
+               v6_in ? "]" : "", (unsigned)netunnel_tunnel_entrance_port(tunnel),
+               v6_out ? "[" : "", out, v6_out ? "]" : "",
+               (unsigned)netunnel_tunnel_exit_port(tunnel));
+    }
 
     fd = connect_to(netunnel_tunnel_entrance_port(tunnel));
     ok = fd >= 0 && echo_through(fd, size);

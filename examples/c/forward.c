@@ -11,6 +11,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <netunnel.h>
 
@@ -54,8 +55,13 @@ int main(int argc, char **argv) {
         netunnel_client_free(client);
         return 1;
     }
-    printf("Tunnel entrance socket: %s:%u\n", netunnel_tunnel_entrance_address(tunnel),
-           (unsigned)netunnel_tunnel_entrance_port(tunnel));
+    {
+        /* An IPv6 address in brackets, so that the port stays readable. */
+        const char *host = netunnel_tunnel_entrance_address(tunnel);
+        int v6 = strchr(host, ':') != NULL;
+        printf("Tunnel entrance socket: %s%s%s:%u\n", v6 ? "[" : "", host, v6 ? "]" : "",
+               (unsigned)netunnel_tunnel_entrance_port(tunnel));
+    }
     fflush(stdout);
 
     sigwait(&stop, &signal_number);

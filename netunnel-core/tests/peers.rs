@@ -189,6 +189,12 @@ fn static_tunnel_rules_and_data() {
             json!({"tunnel_remote_port": echo, "tunnel_local_address": "[::1]"}),
             "tunnel_local_address",
         ),
+        // An address of no interface here (TEST-NET-1): the bind's reason,
+        // not "no free local port".
+        (
+            json!({"tunnel_remote_port": echo, "tunnel_local_address": "192.0.2.1"}),
+            "cannot listen on 192.0.2.1:",
+        ),
         // Refused by the peer's allow-list: the reason comes back.
         (
             json!({"tunnel_remote_port": echo, "tunnel_remote_address": "127.0.0.2"}),
@@ -399,6 +405,24 @@ fn the_peers_command_manages_peers_and_static_tunnels() {
         serde_json::from_str::<Value>(&out).unwrap(),
         json!([tunnel])
     );
+    // Beyond 1.0.x's command: where the tunnel listens on this server's host.
+    let (code, out, err) = cli(
+        port,
+        &[
+            "add-tunnel",
+            "far away",
+            "--remote-port",
+            &echo_arg,
+            "--local-address",
+            "127.0.0.2",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    let second: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(second["tunnel_local_address"], "127.0.0.2");
+    let second_port = second["tunnel_local_port"].as_u64().unwrap() as u16;
+    echo_roundtrip_to("127.0.0.2", second_port, 10_000, 8);
+    assert_eq!(cli(port, &["delete-tunnel", "far away", "2"]).0, 0);
     let (code, out, _) = cli(port, &["update", "far away", "--new-name", "near"]);
     assert_eq!(code, 0);
     assert_eq!(serde_json::from_str::<Value>(&out).unwrap()["name"], "near");

@@ -64,7 +64,9 @@ def test_the_peer_and_static_tunnel_calls_and_a_tunnel_that_reconnects(tmp_path,
 
             assert await client.list_peer_static_tunnels("b2") == []
             static = await client.create_peer_static_tunnel("b2", echo_port)
-            other = await client.create_peer_static_tunnel("b2", echo_port)
+            other = await client.create_peer_static_tunnel("b2", echo_port,
+                                                           tunnel_local_address="127.0.0.2")
+            assert other["tunnel_local_address"] == "127.0.0.2"
             assert len(await client.list_peer_static_tunnels("b2")) == 2
             await client.delete_peer_static_tunnel("b2", other["id"])
             assert await client.list_peer_static_tunnels("b2") == [static]

@@ -133,15 +133,41 @@ impl Client {
     }
 
     /// Creates a static tunnel to `tunnel_remote_address:tunnel_remote_port`
-    /// on the peer called `peer_name`; returns once it is online.
+    /// on the peer called `peer_name`, listening on the server's 127.0.0.1
+    /// (the server's default); returns once it is online.
     pub async fn create_peer_static_tunnel(
         &self,
         peer_name: &str,
         tunnel_remote_port: u16,
         tunnel_remote_address: &str,
     ) -> Result<StaticTunnel> {
+        let body = json!({
+            "tunnel_remote_address": tunnel_remote_address,
+            "tunnel_remote_port": tunnel_remote_port,
+        });
+        self.post_static_tunnel(peer_name, body).await
+    }
+
+    /// [`Client::create_peer_static_tunnel`], listening on the server's
+    /// `tunnel_local_address` (an IPv4 or IPv6 address of the server's host;
+    /// NETunnel 1.0.x servers take IPv4 only).
+    pub async fn create_peer_static_tunnel_at(
+        &self,
+        peer_name: &str,
+        tunnel_remote_port: u16,
+        tunnel_remote_address: &str,
+        tunnel_local_address: &str,
+    ) -> Result<StaticTunnel> {
+        let body = json!({
+            "tunnel_remote_address": tunnel_remote_address,
+            "tunnel_remote_port": tunnel_remote_port,
+            "tunnel_local_address": tunnel_local_address,
+        });
+        self.post_static_tunnel(peer_name, body).await
+    }
+
+    async fn post_static_tunnel(&self, peer_name: &str, body: Value) -> Result<StaticTunnel> {
         let peer = self.get_peer_by_name(peer_name).await?;
-        let body = json!({"tunnel_remote_address": tunnel_remote_address, "tunnel_remote_port": tunnel_remote_port});
         self.call_as(
             Method::Post,
             format!("/peers/{}/static_tunnels", peer.id),

@@ -262,18 +262,29 @@ impl PeerManager {
             .iter()
             .flat_map(|p| p.static_tunnels.iter().map(|t| t.tunnel_local_port))
             .collect();
-        timing
+        for port in timing
             .local_ports
             .clone()
             .filter(|port| !used.contains(port))
-            .find(|port| std::net::TcpListener::bind((address, *port)).is_ok())
-            .ok_or_else(|| {
-                Error::BadRequest(format!(
-                    "no free local port left in {}-{}",
-                    timing.local_ports.start(),
-                    timing.local_ports.end()
-                ))
-            })
+        {
+            match std::net::TcpListener::bind((address, port)) {
+                Ok(_) => return Ok(port),
+                // Taken: try the next one.
+                Err(err) if err.kind() == std::io::ErrorKind::AddrInUse => {}
+                // Not an address of this host, or not one we may bind: no
+                // port of the range will do, so say why.
+                Err(err) => {
+                    return Err(Error::BadRequest(format!(
+                        "cannot listen on {address}:{port}: {err}"
+                    )))
+                }
+            }
+        }
+        Err(Error::BadRequest(format!(
+            "no free local port left in {}-{}",
+            timing.local_ports.start(),
+            timing.local_ports.end()
+        )))
     }
 
     /// `POST /peers/{pid}/static_tunnels`: returns once the tunnel is online;

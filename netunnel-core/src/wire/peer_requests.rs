@@ -159,14 +159,15 @@ pub struct NewStaticTunnel {
 }
 
 /// An IP address field (IPv4 or IPv6, without brackets), `127.0.0.1` when absent.
-/// Kept in its canonical form (Rust reads IPv4 strictly, so IPv4 text is unchanged).
+/// Kept in its canonical form (Rust reads IPv4 strictly, so IPv4 text is
+/// unchanged; an IPv4-mapped IPv6 address, `::ffff:127.0.0.1`, is its IPv4 one).
 fn ip_address(body: &Map<String, Value>, field: &str) -> Result<String> {
     let value = match body.get(field) {
         None | Some(Value::Null) => return Ok("127.0.0.1".into()),
         Some(value) => value,
     };
     match value.as_str().map(str::parse::<IpAddr>) {
-        Some(Ok(ip)) => Ok(ip.to_string()),
+        Some(Ok(ip)) => Ok(ip.to_canonical().to_string()),
         _ => Err(Error::BadRequest(format!(
             "`{field}` must be an IPv4 or IPv6 address, not {value}"
         ))),
@@ -207,4 +208,21 @@ fn new_static_tunnel(body: &Value) -> Result<NewStaticTunnel> {
         remote_port,
         local_address: ip_address(body, "tunnel_local_address")?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn static_tunnel_addresses_are_stored_in_one_spelling() {
+        let body = serde_json::json!({
+            "tunnel_remote_port": 22,
+            "tunnel_remote_address": "::ffff:127.0.0.1",
+            "tunnel_local_address": "0:0:0:0:0:0:0:1",
+        });
+        let new = NewStaticTunnel::from_json(&body).expect("a valid body");
+        assert_eq!(new.remote_address, "127.0.0.1");
+        assert_eq!(new.local_address, "::1");
+    }
 }

@@ -203,11 +203,16 @@ class NETunnelClient:
         return await self._call("GET", f"/peers/{peer['id']}/static_tunnels")
 
     async def create_peer_static_tunnel(self, peer_name, tunnel_remote_port,
-                                        tunnel_remote_address="127.0.0.1"):
+                                        tunnel_remote_address="127.0.0.1", *,
+                                        tunnel_local_address=None):
+        """As 1.0.x; beyond it, ``tunnel_local_address`` is where the tunnel
+        listens on the server's host (default 127.0.0.1; IPv4 or IPv6)."""
         peer = await self.get_peer_by_name(peer_name)
-        return await self._call("POST", f"/peers/{peer['id']}/static_tunnels",
-                                {"tunnel_remote_address": tunnel_remote_address,
-                                 "tunnel_remote_port": tunnel_remote_port})
+        body = {"tunnel_remote_address": tunnel_remote_address,
+                "tunnel_remote_port": tunnel_remote_port}
+        if tunnel_local_address is not None:
+            body["tunnel_local_address"] = tunnel_local_address
+        return await self._call("POST", f"/peers/{peer['id']}/static_tunnels", body)
 
     async def get_peer_static_tunnel(self, peer_name, static_tunnel_id):
         peer = await self.get_peer_by_name(peer_name)
@@ -238,7 +243,9 @@ class NETunnelClient:
 
 def _socket_text(host, port):
     """host:port, with an IPv6 host in brackets so the port stays readable."""
-    return "[%s]:%d" % (host, port) if ":" in host else "%s:%d" % (host, port)
+    if ":" in host and not host.startswith("["):
+        return "[%s]:%d" % (host, port)
+    return "%s:%d" % (host, port)
 
 
 def get_args(argv=None):

@@ -141,7 +141,7 @@ pub async fn run(args: ClientArgs) -> anyhow::Result<()> {
 
 /// `host:port`, with an IPv6 host in brackets (`[::1]:22`) so the port stays readable.
 fn socket_text(host: &str, port: u16) -> String {
-    if host.contains(':') {
+    if host.contains(':') && !host.starts_with('[') {
         format!("[{host}]:{port}")
     } else {
         format!("{host}:{port}")

@@ -70,6 +70,9 @@ enum PeersCommand {
         /// Destination address, as seen from the peer.
         #[arg(long, default_value = "127.0.0.1")]
         remote_address: String,
+        /// Address the tunnel listens on, on this server's host (IPv4 or IPv6).
+        #[arg(long, default_value = "127.0.0.1")]
+        local_address: String,
     },
     /// Delete a static tunnel.
     DeleteTunnel {
@@ -132,9 +135,10 @@ async fn command(client: &Client, command: PeersCommand) -> anyhow::Result<()> {
             name,
             remote_port,
             remote_address,
+            local_address,
         } => print(
             &client
-                .create_peer_static_tunnel(&name, remote_port, &remote_address)
+                .create_peer_static_tunnel_at(&name, remote_port, &remote_address, &local_address)
                 .await?,
         ),
         PeersCommand::DeleteTunnel { name, id } => {
