@@ -51,10 +51,17 @@ fn tunnel_websocket(port: u16) -> (RawWs, RawWs) {
 
 #[test]
 fn data_before_the_start_marker_closes_a_tunnel_websocket_with_a_reason() {
-    let (_server, port) = support::start_server(&[]);
+    let (_server, port) = support::start_server(&["--metrics"]);
     let (_control, mut tunnel) = tunnel_websocket(port);
     tunnel.send(true, BINARY, b"too early").unwrap();
     assert_closed_with(&mut tunnel, PROTOCOL_ERROR, "before `pasten`");
+    // And the metrics say why the websocket went.
+    let (status, text) = support::http(port, "GET", "/metrics", None);
+    assert_eq!(status, 200);
+    assert!(
+        text.contains("\nnetunnel_errors_total{reason=\"out_of_step\"} 1\n"),
+        "{text}"
+    );
 }
 
 /// Sends a 2 MiB binary frame (the server takes 1 MiB at most); the server

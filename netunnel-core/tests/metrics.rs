@@ -83,7 +83,17 @@ impl Scrape {
                     sample[2].as_f64().unwrap(),
                 )
             })
-            .collect();
+            .collect::<Vec<(String, HashMap<String, String>, f64)>>();
+        // The parser does not refuse a series given twice: check it here.
+        let mut seen = std::collections::HashSet::new();
+        for (name, labels, _) in &samples {
+            let mut key: Vec<_> = labels.iter().collect();
+            key.sort();
+            assert!(
+                seen.insert(format!("{name}{key:?}")),
+                "{name} {key:?} is given twice"
+            );
+        }
         Scrape { types, samples }
     }
 
@@ -309,6 +319,11 @@ async fn metrics_sit_behind_the_auth_plugin_which_counts_what_it_refuses() {
     let (status, _) =
         async_std::task::spawn_blocking(move || http(port, "GET", "/metrics", None)).await;
     assert_eq!(status, 403);
+    // The plugin refusing a proof is a refusal too.
+    let proof = Some(r#"{"proof": "x"}"#);
+    let (status, _) =
+        async_std::task::spawn_blocking(move || http(port, "POST", "/authenticate", proof)).await;
+    assert_eq!(status, 403);
     let transport_options = netunnel_core::TransportOptions {
         auth: Some(netunnel_core::auth::client_plugin("secret", &data).unwrap()),
         ..Default::default()
@@ -323,10 +338,9 @@ async fn metrics_sit_behind_the_auth_plugin_which_counts_what_it_refuses() {
     assert_eq!(reply.status, 200);
     let text = String::from_utf8(reply.body).unwrap();
     assert!(
-        text.contains("\nnetunnel_refused_total{reason=\"unauthorized\"} 1\n"),
+        text.contains("\nnetunnel_refused_total{reason=\"unauthorized\"} 2\n"),
         "{text}"
     );
-    assert!(!text.contains("a-long-enough-secret"), "the secret leaked");
     server.stop().await;
 }
 
@@ -406,5 +420,51 @@ async fn a_tunnel_at_its_cap_counts_refusals_and_the_totals_outlive_it() {
     client.close().await;
     assert_eq!(client.metrics().channels, 0);
     assert_eq!(client.metrics().channels_opened, 1);
+    server.stop().await;
+}
+
+#[async_std::test]
+async fn each_refusal_counts_under_its_reason_and_a_refused_tunnel_is_not_opened() {
+    let echo = echo_server();
+    let dir = tempfile::tempdir().unwrap();
+    let config = json!({
+        "max_channels": 1,
+        "max_tunnels_per_channel": 1,
+        "allowed_tunnel_entrances": {"127.0.0.2": "*"},
+    });
+    let server = server_with_config(dir.path(), config).await;
+    let client = client_of(&server).await;
+    // Not an allowed entrance (the list names 127.0.0.2 only).
+    let refused =
+        deadline(client.open_tunnel_to_client("127.0.0.1", echo, "127.0.0.1", None)).await;
+    assert!(refused.is_err());
+    let _open = deadline(client.open_tunnel_to_server("127.0.0.1", None, "127.0.0.1", echo))
+        .await
+        .unwrap();
+    // The channel has its one tunnel.
+    let refused =
+        deadline(client.open_tunnel_to_server("127.0.0.1", None, "127.0.0.1", echo)).await;
+    assert!(refused.is_err());
+    // The server has its one channel.
+    let second = netunnel_core::client::Client::new(
+        AsyncStdRuntime::shared(),
+        transport_to(&server),
+        netunnel_core::client::ClientSettings::default(),
+    );
+    assert!(deadline(second.connect()).await.is_err());
+    let metrics = server.core().metrics();
+    for (reason, count) in [
+        (Refusal::EntranceNotAllowed, 1),
+        (Refusal::TunnelLimit, 1),
+        (Refusal::ChannelLimit, 1),
+        (Refusal::DestinationNotAllowed, 0),
+        (Refusal::Unauthorized, 0),
+    ] {
+        assert_eq!(metrics.totals.refused(reason), count, "{reason:?}");
+    }
+    assert_eq!(metrics.tunnels_opened, 1);
+    assert_eq!(metrics.channels_opened, 1);
+    assert_eq!(client.metrics().tunnels_opened, 1);
+    client.close().await;
     server.stop().await;
 }

@@ -17,11 +17,14 @@ from conftest import (client_command, echo_through, free_port, interrupt, run, s
 
 
 def samples(text):
-    """Every sample of `text` as {(name, sorted labels): value}."""
+    """Every sample of `text` as {(name, sorted labels): value}; a series
+    given twice (which the parser lets through) fails."""
     found = {}
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
-            found[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+            key = (sample.name, tuple(sorted(sample.labels.items())))
+            assert key not in found, f"{key} is given twice"
+            found[key] = sample.value
     return found
 
 

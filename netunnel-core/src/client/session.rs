@@ -13,7 +13,7 @@ use super::ClientSettings;
 use crate::channel::{Channel, MessageHandler};
 use crate::error::{Error, Result};
 use crate::instance::{record, Instance, TARGET_CLIENT};
-use crate::metrics::{socket_text, EndKind, Totals, TunnelLabel, TunnelMetrics, TunnelStats};
+use crate::metrics::{socket_text, EndKind, OpenTunnel, Totals, TunnelLabel, TunnelStats};
 use crate::runtime::RuntimeRef;
 use crate::sync::TaskTracker;
 use crate::transport::{Method, Transport};
@@ -122,12 +122,12 @@ impl ClientInner {
         self.control.closed()
     }
 
-    /// Each open tunnel's counts.
-    pub(super) fn tunnel_metrics(&self) -> Vec<TunnelMetrics> {
+    /// Each open tunnel's counters.
+    pub(super) fn tunnel_metrics(&self) -> Vec<OpenTunnel> {
         let channel = self.control.id();
         self.tunnels()
             .iter()
-            .map(|(id, state)| state.end.stats().metrics(channel, *id))
+            .map(|(id, state)| (channel, *id, Arc::clone(state.end.stats())))
             .collect()
     }
 
@@ -278,6 +278,7 @@ impl ClientInner {
             return Err(err);
         }
         abandoned.disarm();
+        self.totals.tunnel_opened();
         Ok(Tunnel::new(state, Arc::downgrade(self)))
     }
 
@@ -325,6 +326,7 @@ impl ClientInner {
         let state = tunnel::TunnelState::new(info, TunnelEnd::Exit(exit));
         self.register(tid, &state).await?;
         abandoned.disarm();
+        self.totals.tunnel_opened();
         Ok(Tunnel::new(state, Arc::downgrade(self)))
     }
 
@@ -351,7 +353,6 @@ impl ClientInner {
             self.stop_local(tid).await;
             return Err(Error::ChannelClosed);
         }
-        self.totals.tunnel_opened();
         Ok(())
     }
 

@@ -71,6 +71,10 @@ pub(super) async fn authenticate(mut req: Request<State>) -> tide::Result {
     };
     let request = describe(&req, body);
     let answer = req.state().auth().authenticate(&request).await;
+    if matches!(answer.status, 401 | 403) {
+        req.state()
+            .count_refusal(crate::metrics::Refusal::Unauthorized);
+    }
     let mut res = Response::new(
         StatusCode::try_from(answer.status).unwrap_or(StatusCode::InternalServerError),
     );

@@ -311,7 +311,7 @@ pub(super) async fn read_json(req: &mut Request<State>) -> Result<serde_json::Va
 }
 
 /// `GET /metrics`: the Prometheus text, when the server was started with
-/// metrics on; otherwise not found, as any unknown route.
+/// metrics on; otherwise 404, with a message that says how to turn them on.
 async fn metrics(req: Request<State>) -> tide::Result {
     let core = req.state();
     if !core.settings().metrics {

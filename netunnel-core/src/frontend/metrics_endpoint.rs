@@ -20,6 +20,9 @@ use crate::sync::{StopSignal, TaskTracker};
 const MAX_CONNECTIONS: usize = 64;
 /// How long a scraper may take to send its request head.
 const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long one connection is served, keep-alive included: no scraper holds
+/// a slot for longer.
+const CONNECTION_LIFETIME: Duration = Duration::from_secs(30);
 
 /// What an endpoint reads for each scrape.
 pub type MetricsSource = Arc<dyn Fn() -> Metrics + Send + Sync>;
@@ -110,7 +113,8 @@ impl MetricsEndpoint {
                             serve(super::http_server::shared(conn), &source).await;
                         }
                     };
-                    select(std::pin::pin!(serving), stopping).await;
+                    let bounded = crate::runtime::timeout(&*rt, CONNECTION_LIFETIME, serving);
+                    select(std::pin::pin!(bounded), stopping).await;
                     open.fetch_sub(1, Ordering::AcqRel);
                     drop(token);
                 }));

@@ -3,10 +3,12 @@
 
 /// Why a channel, tunnel or connection was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Refusal {
-    /// The server's auth plugin did not authenticate the request.
+    /// The server's auth plugin did not authenticate a request, or answered
+    /// `POST /authenticate` with 401 or 403.
     Unauthorized,
-    /// The server had its most channels ([`crate::server::Limits::max_channels`]).
+    /// The server had its most channels (`max_channels`).
     ChannelLimit,
     /// The channel had its most tunnels.
     TunnelLimit,
@@ -48,6 +50,7 @@ impl Refusal {
 
 /// Why work of a tunnel failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Failure {
     /// The exit could not connect to the destination.
     ConnectFailed,

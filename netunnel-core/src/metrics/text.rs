@@ -4,7 +4,7 @@ use std::fmt::Write;
 
 use super::counters::Counts;
 use super::reason::{Failure, Refusal};
-use super::{Metrics, TunnelMetrics};
+use super::snapshot::{Metrics, TunnelMetrics};
 
 /// The `Content-Type` of [`Metrics::to_prometheus`]'s text.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -244,7 +244,8 @@ impl Metrics {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metrics::Totals;
+    use crate::metrics::{EndKind, Totals, TunnelLabel, TunnelStats};
+    use std::sync::Arc;
 
     #[test]
     fn label_values_are_escaped() {
@@ -252,18 +253,21 @@ mod tests {
         assert_eq!(escape("x\ny"), "x\\ny");
     }
 
-    #[test]
-    fn every_family_is_typed_and_every_tunnel_has_its_series() {
-        let totals = Totals::default();
-        let tunnel = TunnelMetrics {
-            channel: 3,
-            tunnel: 1,
-            reverse: false,
-            entrance: "[::1]:5000".into(),
-            exit: "db.example:5432".into(),
-            counts: Counts::default(),
+    fn stats(totals: &Arc<Totals>, reverse: bool, entrance: &str, exit: &str) -> Arc<TunnelStats> {
+        let label = TunnelLabel {
+            reverse,
+            entrance: entrance.into(),
+            exit: exit.into(),
         };
-        let text = Metrics::new(&totals, 1, vec![tunnel], 10).to_prometheus();
+        TunnelStats::new(totals, EndKind::Entrance, label)
+    }
+
+    #[test]
+    fn every_family_is_typed_once_and_its_samples_are_together() {
+        let totals = Arc::new(Totals::default());
+        let one = stats(&totals, false, "[::1]:5000", "db.example:5432");
+        let two = stats(&totals, true, "127.0.0.1:1", "");
+        let text = Metrics::new(&totals, 1, vec![(3, 1, one), (3, 2, two)], 10).to_prometheus();
         assert!(text.contains("netunnel_channels 1\n"), "{text}");
         let labels =
             r#"channel="3",tunnel="1",kind="forward",entrance="[::1]:5000",exit="db.example:5432""#;
@@ -273,28 +277,26 @@ mod tests {
             )),
             "{text}"
         );
-        for line in text.lines().filter(|l| !l.starts_with('#')) {
-            let name = line.split(['{', ' ']).next().unwrap_or_default();
-            assert!(
-                text.contains(&format!("# TYPE {name} ")),
-                "{name} has no TYPE line"
-            );
+        // Each family: one HELP, one TYPE, then only its own samples.
+        let mut seen = std::collections::HashSet::new();
+        let mut current = String::new();
+        for line in text.lines() {
+            if let Some(rest) = line.strip_prefix("# TYPE ") {
+                current = rest.split(' ').next().unwrap_or_default().to_string();
+                assert!(seen.insert(current.clone()), "{current} typed twice");
+            } else if !line.starts_with('#') {
+                let name = line.split(['{', ' ']).next().unwrap_or_default();
+                assert_eq!(name, current, "a sample of {name} under {current}");
+            }
         }
     }
 
     #[test]
     fn tunnels_past_the_limit_are_counted_not_listed() {
-        let totals = Totals::default();
+        let totals = Arc::new(Totals::default());
         let tunnels = (1..=3)
             .rev()
-            .map(|id| TunnelMetrics {
-                channel: 1,
-                tunnel: id,
-                reverse: id == 2,
-                entrance: "127.0.0.1:1".into(),
-                exit: "127.0.0.1:2".into(),
-                counts: Counts::default(),
-            })
+            .map(|id| (1, id, stats(&totals, id == 2, "127.0.0.1:1", "127.0.0.1:2")))
             .collect();
         let metrics = Metrics::new(&totals, 1, tunnels, 2);
         let listed: Vec<u64> = metrics.tunnels.iter().map(|t| t.tunnel).collect();

@@ -5,7 +5,8 @@ use std::sync::Arc;
 
 use super::counters::{Counters, Counts};
 use super::reason::{Failure, Refusal};
-use super::{Totals, TunnelMetrics};
+use super::snapshot::TunnelMetrics;
+use super::totals::Totals;
 
 /// Which end of a tunnel the counters belong to: it decides which way the
 /// bytes read from its TCP connections go.
@@ -70,6 +71,11 @@ impl TunnelStats {
     #[cfg(test)]
     pub(crate) fn detached(kind: EndKind) -> Arc<TunnelStats> {
         Self::new(&Arc::new(Totals::default()), kind, TunnelLabel::default())
+    }
+
+    /// Whether this is an end of a reverse tunnel.
+    pub(crate) fn is_reverse(&self) -> bool {
+        self.label.reverse
     }
 
     /// This end's reading, as tunnel `tunnel` of channel `channel`.

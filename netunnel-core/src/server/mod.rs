@@ -23,7 +23,7 @@ use crate::channel::{AcceptAll, Channel};
 use crate::config::ConfigStore;
 use crate::error::{Error, Result};
 use crate::instance::{record, TARGET_SERVER};
-use crate::metrics::{Metrics, Refusal, Totals};
+use crate::metrics::{Metrics, OpenTunnel, Refusal, Totals};
 use crate::peer::{Connector, PeerManager};
 use crate::runtime::RuntimeRef;
 use crate::wire::ChannelCreated;
@@ -171,15 +171,17 @@ impl ServerCore {
     /// and id), and the refusals and failures by reason. Static tunnels to
     /// peers are clients of those peers and are not counted here.
     pub fn metrics(&self) -> Metrics {
+        // Under the locks only the counters' handles are taken; their labels
+        // are copied afterwards, for the listed tunnels only.
         let (channels, tunnels) = {
             let map = self.channels_map();
             let channels = map.values().filter(|c| c.control.get().is_some()).count();
-            let tunnels: Vec<_> = map
+            let tunnels: Vec<OpenTunnel> = map
                 .values()
                 .flat_map(|c| {
                     c.tunnels()
                         .iter()
-                        .map(|(id, end)| end.stats().metrics(c.id, *id))
+                        .map(|(id, end)| (c.id, *id, Arc::clone(end.stats())))
                         .collect::<Vec<_>>()
                 })
                 .collect();
@@ -189,8 +191,10 @@ impl ServerCore {
         Metrics::new(&self.totals, channels, tunnels, limit)
     }
 
-    /// Counts a refusal that belongs to no tunnel (the auth middleware's).
-    pub(crate) fn count_refusal(&self, reason: Refusal) {
+    /// Counts a refusal that belongs to no tunnel in [`ServerCore::metrics`]:
+    /// what an HTTP frontend decides itself, such as the auth plugin's
+    /// refusals (the built-in frontend counts those).
+    pub fn count_refusal(&self, reason: Refusal) {
         self.totals.refused(reason);
     }
 

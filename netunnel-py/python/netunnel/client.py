@@ -112,8 +112,10 @@ class NETunnelClient:
 
     def metrics(self) -> str:
         """What this client's tunnels carry and have carried, in the
-        Prometheus text format; empty before the first ``connect()`` of a
-        client with an auth plugin (no engine client exists yet)."""
+        Prometheus text format. Empty while no engine client exists (a client
+        with an auth plugin before its first ``connect()``); the counts start
+        again whenever ``connect()`` makes a new one (with an auth plugin, or
+        after ``set_client_proxy``)."""
         if self._native is None:
             return ""
         return self._native.metrics()

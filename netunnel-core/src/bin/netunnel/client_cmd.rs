@@ -102,6 +102,16 @@ pub async fn run(args: ClientArgs) -> anyhow::Result<()> {
     );
     let metrics = match args.metrics_port {
         Some(port) => {
+            let loopback = args
+                .metrics_address
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback());
+            if !loopback {
+                log::warn!(
+                    "the metrics port has no authentication, and {} is not a loopback address",
+                    args.metrics_address
+                );
+            }
             let reading = client.clone();
             let source = Arc::new(move || reading.metrics());
             match MetricsEndpoint::start(rt, &args.metrics_address, port, source).await {

@@ -194,6 +194,16 @@ impl Entrance {
     pub(crate) fn stop(&self) {
         if self.stop.fire() {
             self.queue_rx.close();
+            self.drop_waiting();
+        }
+    }
+
+    /// Closes the connections still waiting for a spare: a closed channel
+    /// still hands out what it holds, and they would otherwise stay open
+    /// (and counted) for as long as anything holds the entrance.
+    fn drop_waiting(&self) {
+        while let Ok(waiting) = self.queue_rx.try_recv() {
+            drop(waiting);
         }
     }
 
@@ -203,11 +213,7 @@ impl Entrance {
     pub(crate) fn drain(&self) {
         if self.draining.fire() {
             self.queue_rx.close();
-            // A closed channel still hands out what it holds: close those now
-            // rather than when the last open connection ends.
-            while let Ok(waiting) = self.queue_rx.try_recv() {
-                drop(waiting);
-            }
+            self.drop_waiting();
         }
     }
 
@@ -329,7 +335,11 @@ impl Entrance {
                 }
             }
             Either::Left((Err(err), _)) => {
-                self.stats().failed(Failure::WebsocketFailed);
+                // The channel closing under a tunnel being torn down is not
+                // a failure of the tunnel.
+                if !matches!(err, crate::Error::ChannelClosed) {
+                    self.stats().failed(Failure::WebsocketFailed);
+                }
                 record!(
                     warn,
                     TARGET_TUNNEL,

@@ -7,6 +7,8 @@ CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 # A scraper's request head: at most this long, within this many seconds.
 _MAX_HEAD = 8192
 _HEAD_TIMEOUT = 10
+# Connections served at once; past it a new one is closed at once.
+_MAX_CONNECTIONS = 64
 
 
 def _answer(status, body, content_type="text/plain; charset=utf-8"):
@@ -18,9 +20,22 @@ def _answer(status, body, content_type="text/plain; charset=utf-8"):
 
 async def serve_metrics(read, host="127.0.0.1", port=0):
     """Serves ``read()`` (a function returning the text) at
-    ``http://host:port/metrics``; returns the ``asyncio.Server``."""
+    ``http://host:port/metrics``, one request per connection; returns the
+    ``asyncio.Server``."""
+    serving = 0
 
     async def handle(reader, writer):
+        nonlocal serving
+        if serving >= _MAX_CONNECTIONS:
+            writer.close()
+            return
+        serving += 1
+        try:
+            await _serve_one(reader, writer)
+        finally:
+            serving -= 1
+
+    async def _serve_one(reader, writer):
         try:
             head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), _HEAD_TIMEOUT)
         except (asyncio.TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError,
