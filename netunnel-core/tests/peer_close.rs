@@ -1,6 +1,7 @@
-//! Stopping a server fences its peer changes: a `POST /peers` whose check of
-//! the peer was still under way when the server stopped is refused, and
-//! nothing is written to the configuration file after the stop returned.
+//! Stopping a server fences its configuration changes: a `POST /peers` whose
+//! check of the peer was still under way when the server stopped is refused,
+//! so are proxy and allow-list changes made after the stop, and nothing is
+//! written to the configuration file after the stop returned.
 //!
 //! The check is held at a gate (a transport that waits before its first
 //! request, then goes on to the real peer) so the race is the same on every
@@ -120,4 +121,42 @@ async fn a_peer_still_being_checked_when_the_server_stops_is_not_stored() {
         "{stored}"
     );
     peer.stop().await;
+}
+
+#[async_std::test]
+async fn proxy_and_allow_list_changes_after_a_stop_are_refused_and_not_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("stopped.json");
+    let options = ServerOptions::new()
+        .port(0)
+        .environment(false)
+        .config_path(&path);
+    let server = deadline(Server::start(options)).await.unwrap();
+    let core = Arc::clone(server.core());
+    deadline(server.stop()).await;
+    let before = std::fs::read(&path).unwrap();
+    let allowed = netunnel_core::server::AllowList(
+        [("10.0.0.1".to_string(), "*".to_string())]
+            .into_iter()
+            .collect(),
+    );
+    let refused = deadline(core.set_allowed_tunnel_destinations(allowed))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.kind(), ErrorKind::NotAllowed, "{refused}");
+    let request = netunnel_core::wire::HttpProxyRequest::from_json(&json!({
+        "proxy_url": "http://127.0.0.1:3128",
+        "check_proxy": false,
+    }))
+    .unwrap();
+    let refused = deadline(core.set_http_proxy(request)).await.unwrap_err();
+    assert_eq!(refused.kind(), ErrorKind::NotAllowed, "{refused}");
+    assert!(refused.to_string().contains("stopping"), "{refused}");
+    let refused = deadline(core.factory_reset(false)).await.unwrap_err();
+    assert_eq!(refused.kind(), ErrorKind::NotAllowed, "{refused}");
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        before,
+        "the file was written after the stop"
+    );
 }

@@ -81,6 +81,10 @@ pub enum ConfigError {
     /// A change was lost: the thread writing it panicked.
     #[error("the configuration change was interrupted")]
     Interrupted,
+    /// The store was closed ([`ConfigStore::close`]: its server stopped);
+    /// it takes no more changes.
+    #[error("the configuration takes no more changes: the server is stopping")]
+    Closed,
     /// A secret in the configuration, or the key itself, is not usable.
     #[error("{setting}: {source}")]
     Secret {
@@ -102,6 +106,8 @@ impl From<ConfigError> for crate::Error {
                 format!("cannot write the configuration file {}", path.display()),
                 source,
             ),
+            // Refused because of when it came, as a peer change at a stop is.
+            ConfigError::Closed => crate::Error::NotAllowed(ConfigError::Closed.to_string()),
             other => crate::Error::Configuration(Box::new(other)),
         }
     }
@@ -143,8 +149,9 @@ struct State {
 pub struct ConfigStore {
     path: Option<PathBuf>,
     state: Mutex<State>,
-    /// Held for the whole of a change, so changes apply and land in order.
-    writing: Mutex<()>,
+    /// Held for the whole of a change, so changes apply and land in order;
+    /// `true` once closed.
+    writing: Mutex<bool>,
     flag_key: Option<SecretKey>,
     warnings: Vec<String>,
 }
@@ -328,7 +335,7 @@ impl ConfigStore {
                 key,
                 key_source,
             }),
-            writing: Mutex::new(()),
+            writing: Mutex::new(false),
             flag_key,
             warnings,
         };
@@ -377,7 +384,7 @@ impl ConfigStore {
         &self,
         change: impl FnOnce(&mut Map<String, Value>, &SecretKey) -> T,
     ) -> Result<T, ConfigError> {
-        let _writing = self.writing.lock().unwrap_or_else(PoisonError::into_inner);
+        let _writing = self.open_for_writing()?;
         let (mut values, key) = {
             let state = self.lock();
             (state.values.clone(), state.key.clone())
@@ -386,6 +393,22 @@ impl ConfigStore {
         self.save(&values)?;
         self.lock().values = values;
         Ok(out)
+    }
+
+    /// The writing lock, unless the store is closed.
+    fn open_for_writing(&self) -> Result<MutexGuard<'_, bool>, ConfigError> {
+        let writing = self.writing.lock().unwrap_or_else(PoisonError::into_inner);
+        if *writing {
+            return Err(ConfigError::Closed);
+        }
+        Ok(writing)
+    }
+
+    /// Takes no more changes ([`ConfigError::Closed`]), once the change
+    /// being written, if any, has landed: after this returns, the file is
+    /// not written again. Blocks on that write.
+    pub fn close(&self) {
+        *self.writing.lock().unwrap_or_else(PoisonError::into_inner) = true;
     }
 
     /// Encrypts a value with the secret key (our format).
@@ -432,7 +455,7 @@ impl ConfigStore {
     /// new one is generated and stored, as NETunnel 1.0.x does.
     /// Blocks on the file write.
     pub fn reset(&self, env: EnvLookup<'_>) -> Result<(), ConfigError> {
-        let _writing = self.writing.lock().unwrap_or_else(PoisonError::into_inner);
+        let _writing = self.open_for_writing()?;
         let mut values = defaults_with_env(env)?;
         let env_key = env("NETUNNEL_SECRET_KEY").and_then(|text| SecretKey::parse(&text).ok());
         let (key, source) = choose_key(&mut values, self.flag_key.clone(), env_key, None)?;

@@ -26,6 +26,16 @@ impl ConfigStore {
             .unwrap_or(Err(ConfigError::Interrupted))
     }
 
+    /// [`ConfigStore::close`], its wait for a write under way off the async
+    /// threads.
+    pub async fn close_unblocked(self: &Arc<Self>, rt: &dyn Runtime) {
+        let store = Arc::clone(self);
+        if unblock(rt, move || store.close()).await.is_none() {
+            // The blocking thread is gone: close here, waiting if need be.
+            self.close();
+        }
+    }
+
     /// [`ConfigStore::reset`] with the process environment, with the write off
     /// the async threads.
     pub async fn reset_unblocked(self: &Arc<Self>, rt: &dyn Runtime) -> Result<(), ConfigError> {

@@ -94,11 +94,17 @@ impl ServerHandle {
         self.core.close_all();
     }
 
-    /// [`ServerHandle::shutdown`], stops every static tunnel, and returns once
-    /// the listener is closed.
+    /// [`ServerHandle::shutdown`], stops every static tunnel, closes the
+    /// configuration (a change still being made is refused, a write under
+    /// way lands first: after this the file is not written again), and
+    /// returns once the listener is closed.
     pub async fn stop(&self) {
         self.shutdown();
         self.core.peers().close().await;
+        self.core
+            .config()
+            .close_unblocked(&**self.core.runtime())
+            .await;
         self.listening.wait().await;
     }
 }

@@ -240,7 +240,7 @@ impl ServerCore {
                 values.insert("allowed_tunnel_destinations".into(), value)
             })
             .await
-            .map_err(|err| Error::Config(err.to_string()))?;
+            .map_err(Error::from)?;
         Ok(())
     }
 
