@@ -468,3 +468,52 @@ async fn each_refusal_counts_under_its_reason_and_a_refused_tunnel_is_not_opened
     client.close().await;
     server.stop().await;
 }
+
+#[async_std::test]
+async fn a_servers_static_tunnels_are_listed_with_their_peer_and_what_they_carried() {
+    let echo = echo_server();
+    let peer = Server::start(ServerOptions::new().port(0).environment(false))
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config = json!({"static_tunnel_local_ports": static_port_range()});
+    let server = server_with_config(dir.path(), config).await;
+    let admin = client_of(&server).await;
+    deadline(admin.register_peer("far", &peer.url(), Default::default()))
+        .await
+        .unwrap();
+    let tunnel = deadline(admin.create_peer_static_tunnel("far", echo, "127.0.0.1"))
+        .await
+        .unwrap();
+    let local = tunnel.tunnel_local_port;
+    async_std::task::spawn_blocking(move || echo_roundtrip(local, 70_000, 3)).await;
+    wait_for("the static tunnel's connection to end", || {
+        let metrics = server.core().metrics();
+        metrics.static_tunnels.len() == 1
+            && metrics.static_tunnels[0].counts.connections_open == 0
+            && metrics.static_tunnels[0].counts.bytes_to_entrance == 70_000
+    })
+    .await;
+    let metrics = server.core().metrics();
+    let listed = &metrics.static_tunnels[0];
+    assert_eq!((listed.peer.as_str(), listed.id), ("far", 1));
+    assert!(listed.online);
+    assert_eq!(listed.exit, format!("127.0.0.1:{echo}"));
+    assert_eq!(listed.counts.connections_total, 1);
+    assert_eq!(listed.counts.bytes_to_exit, 70_000);
+    // Counted there only: the server's own channels carried none of it.
+    assert_eq!(metrics.totals.bytes_to_exit, 0);
+    let text = metrics.to_prometheus();
+    let labels = format!(
+        r#"peer="far",static_tunnel="1",entrance="127.0.0.1:{local}",exit="127.0.0.1:{echo}""#
+    );
+    for line in [
+        format!("netunnel_static_tunnel_online{{{labels}}} 1"),
+        format!("netunnel_static_tunnel_bytes_total{{{labels},direction=\"to_exit\"}} 70000"),
+    ] {
+        assert!(text.lines().any(|l| l == line), "no {line} in\n{text}");
+    }
+    admin.close().await;
+    server.stop().await;
+    peer.stop().await;
+}

@@ -99,6 +99,17 @@ impl std::fmt::Debug for Client {
 impl Client {
     /// A client of the server `transport` reaches; not connected yet.
     pub fn new(rt: RuntimeRef, transport: Arc<dyn Transport>, settings: ClientSettings) -> Client {
+        Self::counting_into(rt, transport, settings, Arc::default())
+    }
+
+    /// [`Client::new`], counting what its tunnels carry into `totals`
+    /// (kept by its owner across clients: a static tunnel's runner).
+    pub(crate) fn counting_into(
+        rt: RuntimeRef,
+        transport: Arc<dyn Transport>,
+        settings: ClientSettings,
+        totals: Arc<crate::metrics::Totals>,
+    ) -> Client {
         Client {
             shared: Arc::new(Shared {
                 rt,
@@ -108,7 +119,7 @@ impl Client {
                 changing: futures::lock::Mutex::new(()),
                 connecting: Mutex::new(None),
                 instance: Instance::new(InstanceKind::Client),
-                totals: Arc::default(),
+                totals,
             }),
         }
     }

@@ -19,7 +19,7 @@ mod tunnel;
 
 pub use counters::Counts;
 pub use reason::{Failure, Refusal};
-pub use snapshot::{Metrics, TunnelMetrics};
+pub use snapshot::{Metrics, StaticTunnelMetrics, TunnelMetrics};
 pub use text::CONTENT_TYPE;
 
 pub(crate) use snapshot::OpenTunnel;

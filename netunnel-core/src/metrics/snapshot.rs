@@ -27,6 +27,24 @@ pub struct TunnelMetrics {
     pub counts: Counts,
 }
 
+/// One static tunnel of a server to a peer, as [`Metrics`] lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct StaticTunnelMetrics {
+    /// The peer's name.
+    pub peer: String,
+    /// The static tunnel's id within the peer.
+    pub id: u64,
+    /// Where it listens on this server's host, `host:port`.
+    pub entrance: String,
+    /// Where it goes, as seen from the peer, `host:port`.
+    pub exit: String,
+    /// Whether it is connected to its peer now.
+    pub online: bool,
+    /// What it has carried, over every connection to the peer.
+    pub counts: Counts,
+}
+
 /// A snapshot of what a server or client has carried and refused. The
 /// numbers are read one by one, not all at one instant: a snapshot taken
 /// while connections come and go may be a few counts out between them.
@@ -50,6 +68,9 @@ pub struct Metrics {
     pub tunnels: Vec<TunnelMetrics>,
     /// Open tunnels past the tunnel limit, not in `tunnels`.
     pub unlisted_tunnels: u64,
+    /// A server's static tunnels to its peers (counted here only, not in
+    /// `totals` or the tunnel counts), by peer name and id; a client has none.
+    pub static_tunnels: Vec<StaticTunnelMetrics>,
 }
 
 /// One open tunnel as its holder knows it: channel, id, counters.
@@ -84,6 +105,7 @@ impl Metrics {
             totals: totals.traffic.read(),
             tunnels: listed,
             unlisted_tunnels: unlisted,
+            static_tunnels: Vec::new(),
         }
     }
 }

@@ -4,7 +4,7 @@ use std::fmt::Write;
 
 use super::counters::Counts;
 use super::reason::{Failure, Refusal};
-use super::snapshot::{Metrics, TunnelMetrics};
+use super::snapshot::{Metrics, StaticTunnelMetrics, TunnelMetrics};
 
 /// The `Content-Type` of [`Metrics::to_prometheus`]'s text.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -83,6 +83,16 @@ fn tunnel_labels(t: &TunnelMetrics) -> Vec<(&'static str, String)> {
     ]
 }
 
+/// The labels that name one static tunnel.
+fn static_labels(t: &StaticTunnelMetrics) -> Vec<(&'static str, String)> {
+    vec![
+        ("peer", escape(&t.peer)),
+        ("static_tunnel", t.id.to_string()),
+        ("entrance", escape(&t.entrance)),
+        ("exit", escape(&t.exit)),
+    ]
+}
+
 fn with(
     mut labels: Vec<(&'static str, String)>,
     key: &'static str,
@@ -144,7 +154,46 @@ impl Metrics {
         );
         self.totals_to(&mut w);
         self.tunnels_to(&mut w);
+        if !self.static_tunnels.is_empty() {
+            self.static_tunnels_to(&mut w);
+        }
         w.0
+    }
+
+    fn static_tunnels_to(&self, w: &mut Writer) {
+        let statics = &self.static_tunnels;
+        w.each(
+            "netunnel_static_tunnel_online",
+            "gauge",
+            "Whether a static tunnel to a peer is connected now (1) or not (0).",
+            statics,
+            |t| (static_labels(t), u64::from(t.online)),
+        );
+        w.each(
+            "netunnel_static_tunnel_connections_open",
+            "gauge",
+            "Connections a static tunnel carries now.",
+            statics,
+            |t| (static_labels(t), t.counts.connections_open),
+        );
+        w.each(
+            "netunnel_static_tunnel_connections_total",
+            "counter",
+            "Connections a static tunnel has taken, over every connection to its peer.",
+            statics,
+            |t| (static_labels(t), t.counts.connections_total),
+        );
+        let each_way: Vec<(&StaticTunnelMetrics, &str)> = statics
+            .iter()
+            .flat_map(|t| DIRECTIONS.iter().map(move |d| (t, *d)))
+            .collect();
+        w.each(
+            "netunnel_static_tunnel_bytes_total",
+            "counter",
+            "Bytes a static tunnel has carried, by direction.",
+            &each_way,
+            |(t, d)| (with(static_labels(t), "direction", d), bytes(&t.counts, d)),
+        );
     }
 
     fn totals_to(&self, w: &mut Writer) {
@@ -267,7 +316,20 @@ mod tests {
         let totals = Arc::new(Totals::default());
         let one = stats(&totals, false, "[::1]:5000", "db.example:5432");
         let two = stats(&totals, true, "127.0.0.1:1", "");
-        let text = Metrics::new(&totals, 1, vec![(3, 1, one), (3, 2, two)], 10).to_prometheus();
+        let mut metrics = Metrics::new(&totals, 1, vec![(3, 1, one), (3, 2, two)], 10);
+        metrics.static_tunnels.push(StaticTunnelMetrics {
+            peer: "far \"one\"".into(),
+            id: 1,
+            entrance: "127.0.0.1:20000".into(),
+            exit: "127.0.0.1:22".into(),
+            online: true,
+            counts: Counts::default(),
+        });
+        let text = metrics.to_prometheus();
+        assert!(
+            text.contains(r#"netunnel_static_tunnel_online{peer="far \"one\"",static_tunnel="1","#),
+            "{text}"
+        );
         assert!(text.contains("netunnel_channels 1\n"), "{text}");
         let labels =
             r#"channel="3",tunnel="1",kind="forward",entrance="[::1]:5000",exit="db.example:5432""#;

@@ -54,6 +54,20 @@ pub async fn connect(
     Client::connected(Arc::clone(rt), transport, ClientSettings::default()).await
 }
 
+/// [`connect`], counting what the client's tunnels carry into `totals`.
+pub(crate) async fn connect_counting(
+    rt: &RuntimeRef,
+    connector: &dyn Connector,
+    link: &PeerLink,
+    totals: Arc<crate::metrics::Totals>,
+) -> Result<Client> {
+    let transport = connector.transport(link)?;
+    let client =
+        Client::counting_into(Arc::clone(rt), transport, ClientSettings::default(), totals);
+    client.connect().await?;
+    Ok(client)
+}
+
 /// Checks a peer the way NETunnel does: a full client connection, then
 /// `GET /version`.
 pub async fn verify(rt: &RuntimeRef, connector: &dyn Connector, link: &PeerLink) -> Result<()> {

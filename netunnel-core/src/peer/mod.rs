@@ -376,6 +376,14 @@ impl PeerManager {
         self.keep(peer.id, spec.id, runner).await
     }
 
+    /// Every running static tunnel's metrics, by peer name, then id.
+    pub fn static_tunnel_metrics(&self) -> Vec<crate::metrics::StaticTunnelMetrics> {
+        let runners: Vec<Arc<Runner>> = self.runners().values().cloned().collect();
+        let mut list: Vec<_> = runners.iter().map(|runner| runner.metrics()).collect();
+        list.sort_by(|a, b| (&a.peer, a.id).cmp(&(&b.peer, b.id)));
+        list
+    }
+
     fn ensure_open(&self) -> Result<()> {
         if self.closed.load(Ordering::Acquire) {
             return Err(Error::NotAllowed("the server is stopping".into()));

@@ -8,9 +8,10 @@ use std::time::Duration;
 use futures::channel::oneshot;
 use futures::future::{select, Either};
 
-use super::link::{connect, Connector, PeerLink, Timing};
+use super::link::{connect_counting, Connector, PeerLink, Timing};
 use crate::error::Result;
 use crate::instance::{record, TARGET_PEER};
+use crate::metrics::{socket_text, StaticTunnelMetrics, Totals};
 use crate::runtime::{timeout, RuntimeRef};
 use crate::sync::{StopSignal, TaskTracker};
 use crate::tunnel::spawn_tracked;
@@ -19,6 +20,10 @@ use crate::wire::StaticTunnel;
 /// A running static tunnel.
 pub struct Runner {
     spec: StaticTunnel,
+    /// The peer's name, for the metrics.
+    peer: String,
+    /// What the tunnel has carried, over every connection to the peer.
+    totals: Arc<Totals>,
     online: Arc<AtomicBool>,
     stop: Arc<StopSignal>,
     tasks: TaskTracker,
@@ -40,6 +45,7 @@ struct Context {
     timing: Timing,
     online: Arc<AtomicBool>,
     stop: Arc<StopSignal>,
+    totals: Arc<Totals>,
 }
 
 impl Context {
@@ -57,7 +63,8 @@ impl Context {
     /// One connection to the peer: open the tunnel, then wait until it is lost.
     /// `Err` when the tunnel could not be opened.
     async fn session(&self, first: &mut Option<oneshot::Sender<Result<()>>>) -> Result<()> {
-        let client = connect(&self.rt, &*self.connector, &self.link).await?;
+        let totals = Arc::clone(&self.totals);
+        let client = connect_counting(&self.rt, &*self.connector, &self.link, totals).await?;
         if self.stop.is_fired() {
             client.close().await;
             return Ok(());
@@ -159,6 +166,8 @@ impl Runner {
     ) -> Arc<Runner> {
         let runner = Arc::new(Runner {
             spec: spec.clone(),
+            peer: link.name.clone(),
+            totals: Arc::default(),
             online: Arc::new(AtomicBool::new(false)),
             stop: Arc::new(StopSignal::new()),
             tasks: TaskTracker::new(),
@@ -171,6 +180,7 @@ impl Runner {
             timing,
             online: Arc::clone(&runner.online),
             stop: Arc::clone(&runner.stop),
+            totals: Arc::clone(&runner.totals),
         };
         spawn_tracked(&*rt, &runner.tasks, context.run(first));
         runner
@@ -184,6 +194,21 @@ impl Runner {
     /// Whether the tunnel is up right now.
     pub fn is_online(&self) -> bool {
         self.online.load(Ordering::Acquire)
+    }
+
+    /// What the tunnel is and has carried, over every connection to its peer.
+    pub(crate) fn metrics(&self) -> StaticTunnelMetrics {
+        StaticTunnelMetrics {
+            peer: self.peer.clone(),
+            id: self.spec.id,
+            entrance: socket_text(&self.spec.tunnel_local_address, self.spec.tunnel_local_port),
+            exit: socket_text(
+                &self.spec.tunnel_remote_address,
+                self.spec.tunnel_remote_port,
+            ),
+            online: self.is_online(),
+            counts: self.totals.traffic.read(),
+        }
     }
 
     /// Stops the tunnel and waits (bounded) until its port is closed.

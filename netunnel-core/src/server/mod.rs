@@ -168,8 +168,8 @@ impl ServerCore {
 
     /// What the server carries now and has carried: its channels, its
     /// tunnels (the first [`ServerSettings::metrics_tunnel_limit`] by channel
-    /// and id), and the refusals and failures by reason. Static tunnels to
-    /// peers are clients of those peers and are not counted here.
+    /// and id), the refusals and failures by reason, and its static tunnels
+    /// to peers (in `static_tunnels` only: they are clients of the peers).
     pub fn metrics(&self) -> Metrics {
         // Under the locks only the counters' handles are taken; their labels
         // are copied afterwards, for the listed tunnels only.
@@ -188,7 +188,9 @@ impl ServerCore {
             (channels as u64, tunnels)
         };
         let limit = self.settings().metrics_tunnel_limit;
-        Metrics::new(&self.totals, channels, tunnels, limit)
+        let mut metrics = Metrics::new(&self.totals, channels, tunnels, limit);
+        metrics.static_tunnels = self.peers.static_tunnel_metrics();
+        metrics
     }
 
     /// Counts a refusal that belongs to no tunnel in [`ServerCore::metrics`]:
