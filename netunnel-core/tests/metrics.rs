@@ -476,10 +476,13 @@ async fn a_servers_static_tunnels_are_listed_with_their_peer_and_what_they_carri
         .await
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let config = json!({"static_tunnel_local_ports": static_port_range()});
+    let config = json!({
+        "static_tunnel_local_ports": static_port_range(),
+        "static_tunnel_retry_interval": 0.2,
+    });
     let server = server_with_config(dir.path(), config).await;
     let admin = client_of(&server).await;
-    deadline(admin.register_peer("far", &peer.url(), Default::default()))
+    let registered = deadline(admin.register_peer("far", &peer.url(), Default::default()))
         .await
         .unwrap();
     let tunnel = deadline(admin.create_peer_static_tunnel("far", echo, "127.0.0.1"))
@@ -503,13 +506,32 @@ async fn a_servers_static_tunnels_are_listed_with_their_peer_and_what_they_carri
     assert_eq!(listed.counts.bytes_to_exit, 70_000);
     // Counted there only: the server's own channels carried none of it.
     assert_eq!(metrics.totals.bytes_to_exit, 0);
+
+    // The peer drops the tunnel's channel: the tunnel reconnects, and what it
+    // carries next adds to what it carried before.
+    let online = |server: &Server| server.core().metrics().static_tunnels[0].online;
+    peer.core().close_all();
+    wait_for("the static tunnel to notice", || !online(&server)).await;
+    wait_for("the static tunnel to reconnect", || online(&server)).await;
+    async_std::task::spawn_blocking(move || echo_roundtrip(local, 30_000, 4)).await;
+    wait_for("the second connection to end", || {
+        let counts = &server.core().metrics().static_tunnels[0].counts;
+        counts.connections_open == 0 && counts.bytes_to_entrance == 100_000
+    })
+    .await;
+    // A rename restarts nothing; the metrics follow it.
+    deadline(admin.update_peer(registered.id, Some("near"), None, None))
+        .await
+        .unwrap();
+    let metrics = server.core().metrics();
+    assert_eq!(metrics.static_tunnels[0].counts.connections_total, 2);
     let text = metrics.to_prometheus();
     let labels = format!(
-        r#"peer="far",static_tunnel="1",entrance="127.0.0.1:{local}",exit="127.0.0.1:{echo}""#
+        r#"peer="near",static_tunnel="1",entrance="127.0.0.1:{local}",exit="127.0.0.1:{echo}""#
     );
     for line in [
         format!("netunnel_static_tunnel_online{{{labels}}} 1"),
-        format!("netunnel_static_tunnel_bytes_total{{{labels},direction=\"to_exit\"}} 70000"),
+        format!("netunnel_static_tunnel_bytes_total{{{labels},direction=\"to_exit\"}} 100000"),
     ] {
         assert!(text.lines().any(|l| l == line), "no {line} in\n{text}");
     }

@@ -140,10 +140,13 @@ async fn proxy_and_allow_list_changes_after_a_stop_are_refused_and_not_written()
             .into_iter()
             .collect(),
     );
+    let allowed_before = core.config().allowed_destinations();
     let refused = deadline(core.set_allowed_tunnel_destinations(allowed))
         .await
         .unwrap_err();
     assert_eq!(refused.kind(), ErrorKind::NotAllowed, "{refused}");
+    assert!(refused.to_string().contains("stopping"), "{refused}");
+    assert_eq!(core.config().allowed_destinations(), allowed_before);
     let request = netunnel_core::wire::HttpProxyRequest::from_json(&json!({
         "proxy_url": "http://127.0.0.1:3128",
         "check_proxy": false,
@@ -152,6 +155,10 @@ async fn proxy_and_allow_list_changes_after_a_stop_are_refused_and_not_written()
     let refused = deadline(core.set_http_proxy(request)).await.unwrap_err();
     assert_eq!(refused.kind(), ErrorKind::NotAllowed, "{refused}");
     assert!(refused.to_string().contains("stopping"), "{refused}");
+    assert!(
+        core.config().http_proxy().is_none(),
+        "the refused proxy is in use"
+    );
     let refused = deadline(core.factory_reset(false)).await.unwrap_err();
     assert_eq!(refused.kind(), ErrorKind::NotAllowed, "{refused}");
     assert_eq!(

@@ -97,7 +97,9 @@ impl ServerHandle {
     /// [`ServerHandle::shutdown`], stops every static tunnel, closes the
     /// configuration (a change still being made is refused, a write under
     /// way lands first: after this the file is not written again), and
-    /// returns once the listener is closed.
+    /// returns once the listener is closed. The closed `ConfigStore` takes
+    /// no change again: a server started anew needs a store opened anew
+    /// (as [`crate::Server::start`] does).
     pub async fn stop(&self) {
         self.shutdown();
         self.core.peers().close().await;

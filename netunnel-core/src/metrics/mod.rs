@@ -8,7 +8,8 @@
 //! open, for at most a set number of tunnels (the rest are counted in
 //! `unlisted_tunnels`); the totals count every tunnel, ended and unlisted
 //! ones included. Tunnel and channel ids only grow, so each new tunnel is a
-//! new series.
+//! new series. A server's static tunnels have series of their own, bounded
+//! by its configuration's `peers`.
 
 mod counters;
 mod reason;

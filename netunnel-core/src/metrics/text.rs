@@ -194,6 +194,22 @@ impl Metrics {
             &each_way,
             |(t, d)| (with(static_labels(t), "direction", d), bytes(&t.counts, d)),
         );
+        let each_failure: Vec<(&StaticTunnelMetrics, Failure)> = statics
+            .iter()
+            .flat_map(|t| Failure::ALL.iter().map(move |f| (t, *f)))
+            .collect();
+        w.each(
+            "netunnel_static_tunnel_errors_total",
+            "counter",
+            "Failures of a static tunnel's work, by reason.",
+            &each_failure,
+            |(t, f)| {
+                (
+                    with(static_labels(t), "reason", f.as_str()),
+                    t.counts.failed(*f),
+                )
+            },
+        );
     }
 
     fn totals_to(&self, w: &mut Writer) {

@@ -376,10 +376,28 @@ impl PeerManager {
         self.keep(peer.id, spec.id, runner).await
     }
 
-    /// Every running static tunnel's metrics, by peer name, then id.
+    /// Every running static tunnel's metrics, by peer name, then id. A
+    /// runner's counts start again when it is restarted (its peer's URL,
+    /// auth data or the global proxy changed).
     pub fn static_tunnel_metrics(&self) -> Vec<crate::metrics::StaticTunnelMetrics> {
-        let runners: Vec<Arc<Runner>> = self.runners().values().cloned().collect();
-        let mut list: Vec<_> = runners.iter().map(|runner| runner.metrics()).collect();
+        let runners: Vec<(RunnerKey, Arc<Runner>)> = self
+            .runners()
+            .iter()
+            .map(|(key, runner)| (*key, Arc::clone(runner)))
+            .collect();
+        // Names as stored now: a rename does not restart the runners.
+        let names: HashMap<u64, String> = self
+            .stored()
+            .into_iter()
+            .map(|peer| (peer.id, peer.name))
+            .collect();
+        let mut list: Vec<_> = runners
+            .iter()
+            .map(|((pid, _), runner)| {
+                let name = names.get(pid).cloned().unwrap_or_default();
+                runner.metrics(name)
+            })
+            .collect();
         list.sort_by(|a, b| (&a.peer, a.id).cmp(&(&b.peer, b.id)));
         list
     }

@@ -20,8 +20,6 @@ use crate::wire::StaticTunnel;
 /// A running static tunnel.
 pub struct Runner {
     spec: StaticTunnel,
-    /// The peer's name, for the metrics.
-    peer: String,
     /// What the tunnel has carried, over every connection to the peer.
     totals: Arc<Totals>,
     online: Arc<AtomicBool>,
@@ -166,7 +164,6 @@ impl Runner {
     ) -> Arc<Runner> {
         let runner = Arc::new(Runner {
             spec: spec.clone(),
-            peer: link.name.clone(),
             totals: Arc::default(),
             online: Arc::new(AtomicBool::new(false)),
             stop: Arc::new(StopSignal::new()),
@@ -196,10 +193,11 @@ impl Runner {
         self.online.load(Ordering::Acquire)
     }
 
-    /// What the tunnel is and has carried, over every connection to its peer.
-    pub(crate) fn metrics(&self) -> StaticTunnelMetrics {
+    /// What the tunnel is and has carried, over every connection to its
+    /// peer (called `peer` now: a peer may be renamed without a restart).
+    pub(crate) fn metrics(&self, peer: String) -> StaticTunnelMetrics {
         StaticTunnelMetrics {
-            peer: self.peer.clone(),
+            peer,
             id: self.spec.id,
             entrance: socket_text(&self.spec.tunnel_local_address, self.spec.tunnel_local_port),
             exit: socket_text(

@@ -70,7 +70,12 @@ impl ServerCore {
             "default HTTP proxy set to {}",
             HttpProxyView::to_json(self.http_proxy_view().as_ref())
         );
-        self.peers.restart_all().await?;
+        match self.peers.restart_all().await {
+            // Stored, and the server stopping meanwhile: its static tunnels
+            // are stopped anyway, and the change did land.
+            Err(err) if err.kind() == crate::ErrorKind::NotAllowed => {}
+            other => other?,
+        }
         Ok(self.http_proxy_view())
     }
 
