@@ -12,6 +12,9 @@ pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 /// The labels of one sample, already escaped.
 type Labels<'a> = &'a [(&'a str, String)];
 
+/// One listed tunnel's series: its labels (escaped) and its counts.
+type Row<'a> = (Vec<(&'static str, String)>, &'a Counts);
+
 struct Writer(String);
 
 impl Writer {
@@ -39,6 +42,53 @@ impl Writer {
     fn single(&mut self, name: &str, kind: &str, help: &str, value: u64) {
         self.family(name, kind, help);
         self.sample(name, &[], value);
+    }
+
+    /// The families of every listed tunnel, named `{prefix}_...`: the
+    /// connections it carries and has taken, its bytes each way and its
+    /// failures by reason; `of` names one row in the help texts.
+    fn traffic(&mut self, prefix: &str, of: &str, rows: &[Row<'_>]) {
+        self.each(
+            &format!("{prefix}_connections_open"),
+            "gauge",
+            &format!("Connections {of} carries now."),
+            rows,
+            |(labels, counts)| (labels.clone(), counts.connections_open),
+        );
+        self.each(
+            &format!("{prefix}_connections_total"),
+            "counter",
+            &format!("Connections {of} has taken."),
+            rows,
+            |(labels, counts)| (labels.clone(), counts.connections_total),
+        );
+        let each_way: Vec<(&Row<'_>, &str)> = rows
+            .iter()
+            .flat_map(|row| DIRECTIONS.iter().map(move |d| (row, *d)))
+            .collect();
+        self.each(
+            &format!("{prefix}_bytes_total"),
+            "counter",
+            &format!("Bytes {of} has carried, by direction."),
+            &each_way,
+            |((labels, counts), d)| (with(labels.clone(), "direction", d), bytes(counts, d)),
+        );
+        let each_failure: Vec<(&Row<'_>, Failure)> = rows
+            .iter()
+            .flat_map(|row| Failure::ALL.iter().map(move |f| (row, *f)))
+            .collect();
+        self.each(
+            &format!("{prefix}_errors_total"),
+            "counter",
+            &format!("Failures of {of}'s work, by reason."),
+            &each_failure,
+            |((labels, counts), f)| {
+                (
+                    with(labels.clone(), "reason", f.as_str()),
+                    counts.failed(*f),
+                )
+            },
+        );
     }
 
     /// One family with one sample per item of `of`.
@@ -169,47 +219,11 @@ impl Metrics {
             statics,
             |t| (static_labels(t), u64::from(t.online)),
         );
-        w.each(
-            "netunnel_static_tunnel_connections_open",
-            "gauge",
-            "Connections a static tunnel carries now.",
-            statics,
-            |t| (static_labels(t), t.counts.connections_open),
-        );
-        w.each(
-            "netunnel_static_tunnel_connections_total",
-            "counter",
-            "Connections a static tunnel has taken, over every connection to its peer.",
-            statics,
-            |t| (static_labels(t), t.counts.connections_total),
-        );
-        let each_way: Vec<(&StaticTunnelMetrics, &str)> = statics
+        let rows: Vec<Row<'_>> = statics
             .iter()
-            .flat_map(|t| DIRECTIONS.iter().map(move |d| (t, *d)))
+            .map(|t| (static_labels(t), &t.counts))
             .collect();
-        w.each(
-            "netunnel_static_tunnel_bytes_total",
-            "counter",
-            "Bytes a static tunnel has carried, by direction.",
-            &each_way,
-            |(t, d)| (with(static_labels(t), "direction", d), bytes(&t.counts, d)),
-        );
-        let each_failure: Vec<(&StaticTunnelMetrics, Failure)> = statics
-            .iter()
-            .flat_map(|t| Failure::ALL.iter().map(move |f| (t, *f)))
-            .collect();
-        w.each(
-            "netunnel_static_tunnel_errors_total",
-            "counter",
-            "Failures of a static tunnel's work, by reason.",
-            &each_failure,
-            |(t, f)| {
-                (
-                    with(static_labels(t), "reason", f.as_str()),
-                    t.counts.failed(*f),
-                )
-            },
-        );
+        w.traffic("netunnel_static_tunnel", "a static tunnel", &rows);
     }
 
     fn totals_to(&self, w: &mut Writer) {
@@ -250,57 +264,21 @@ impl Metrics {
     }
 
     fn tunnels_to(&self, w: &mut Writer) {
-        let tunnels = &self.tunnels;
-        w.each(
-            "netunnel_tunnel_connections_open",
-            "gauge",
-            "Connections one tunnel carries now.",
-            tunnels,
-            |t| (tunnel_labels(t), t.counts.connections_open),
-        );
-        w.each(
-            "netunnel_tunnel_connections_total",
-            "counter",
-            "Connections one tunnel has carried.",
-            tunnels,
-            |t| (tunnel_labels(t), t.counts.connections_total),
-        );
-        let each_way: Vec<(&TunnelMetrics, &str)> = tunnels
+        let rows: Vec<Row<'_>> = self
+            .tunnels
             .iter()
-            .flat_map(|t| DIRECTIONS.iter().map(move |d| (t, *d)))
+            .map(|t| (tunnel_labels(t), &t.counts))
             .collect();
-        w.each(
-            "netunnel_tunnel_bytes_total",
-            "counter",
-            "Bytes one tunnel has carried, by direction.",
-            &each_way,
-            |(t, d)| (with(tunnel_labels(t), "direction", d), bytes(&t.counts, d)),
-        );
+        w.traffic("netunnel_tunnel", "one tunnel", &rows);
+        let reason = Refusal::ConnectionLimit;
         w.each(
             "netunnel_tunnel_refused_total",
             "counter",
             "Connections one tunnel refused, by reason.",
-            tunnels,
-            |t| {
-                let reason = Refusal::ConnectionLimit;
-                let labels = with(tunnel_labels(t), "reason", reason.as_str());
-                (labels, t.counts.refused(reason))
-            },
-        );
-        let each_failure: Vec<(&TunnelMetrics, Failure)> = tunnels
-            .iter()
-            .flat_map(|t| Failure::ALL.iter().map(move |f| (t, *f)))
-            .collect();
-        w.each(
-            "netunnel_tunnel_errors_total",
-            "counter",
-            "Failures of one tunnel's work, by reason.",
-            &each_failure,
-            |(t, f)| {
-                (
-                    with(tunnel_labels(t), "reason", f.as_str()),
-                    t.counts.failed(*f),
-                )
+            &rows,
+            |(labels, counts)| {
+                let labels = with(labels.clone(), "reason", reason.as_str());
+                (labels, counts.refused(reason))
             },
         );
     }

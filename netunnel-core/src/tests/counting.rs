@@ -3,7 +3,6 @@
 //! never comes.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use futures::future::BoxFuture;
 
@@ -33,29 +32,30 @@ impl SpareSource for Refusing {
     }
 }
 
-async fn until(rt: &RuntimeRef, mut condition: impl FnMut() -> bool) {
-    with_deadline(rt, async {
-        while !condition() {
-            rt.sleep(Duration::from_millis(5)).await;
-        }
-    })
-    .await;
+/// An entrance on a free port whose spares come from `source`, counting
+/// into the counters returned with it.
+async fn entrance_of(
+    rt: &RuntimeRef,
+    source: Arc<dyn SpareSource>,
+) -> (Arc<Entrance>, Arc<TunnelStats>) {
+    let stats = TunnelStats::detached(EndKind::Entrance);
+    let listener = rt.listen("127.0.0.1".into(), 0).await.expect("a free port");
+    let entrance = Entrance::start(
+        rt.clone(),
+        listener,
+        source,
+        SpareSettings::new(None),
+        true,
+        Arc::clone(&stats),
+    )
+    .expect("an entrance");
+    (entrance, stats)
 }
 
 #[test]
 fn a_stopped_entrance_lets_go_of_its_waiting_connections_while_it_is_still_held() {
     on_every_runtime(|rt| async move {
-        let stats = TunnelStats::detached(EndKind::Entrance);
-        let listener = rt.listen("127.0.0.1".into(), 0).await.unwrap();
-        let entrance = Entrance::start(
-            rt.clone(),
-            listener,
-            Arc::new(Never),
-            SpareSettings::new(None),
-            true,
-            Arc::clone(&stats),
-        )
-        .unwrap();
+        let (entrance, stats) = entrance_of(&rt, Arc::new(Never)).await;
         let port = entrance.local_addr().port();
         let mut apps = Vec::new();
         for _ in 0..3 {
@@ -73,17 +73,7 @@ fn a_stopped_entrance_lets_go_of_its_waiting_connections_while_it_is_still_held(
 #[test]
 fn a_websocket_that_cannot_be_opened_counts_as_a_failure() {
     on_every_runtime(|rt| async move {
-        let stats = TunnelStats::detached(EndKind::Entrance);
-        let listener = rt.listen("127.0.0.1".into(), 0).await.unwrap();
-        let entrance = Entrance::start(
-            rt.clone(),
-            listener,
-            Arc::new(Refusing),
-            SpareSettings::new(None),
-            true,
-            Arc::clone(&stats),
-        )
-        .unwrap();
+        let (entrance, stats) = entrance_of(&rt, Arc::new(Refusing)).await;
         until(&rt, || stats.counts().failed(Failure::WebsocketFailed) >= 1).await;
         entrance.stop();
         entrance.wait_stopped().await;

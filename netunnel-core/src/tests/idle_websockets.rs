@@ -426,16 +426,6 @@ impl ExitPlay {
     }
 }
 
-/// Polls `condition` every 5 ms, within the test deadline.
-async fn until(rt: &RuntimeRef, mut condition: impl FnMut() -> bool) {
-    with_deadline(rt, async {
-        while !condition() {
-            rt.sleep(Duration::from_millis(5)).await;
-        }
-    })
-    .await;
-}
-
 #[test]
 fn spares_left_by_a_burst_are_let_go_down_to_one() {
     on_every_runtime(|rt| async move {

@@ -53,6 +53,16 @@ pub(super) async fn with_deadline<F: Future>(rt: &RuntimeRef, future: F) -> F::O
         .expect("test step timed out")
 }
 
+/// Polls `condition` every 5 ms, within the test deadline.
+pub(super) async fn until(rt: &RuntimeRef, mut condition: impl FnMut() -> bool) {
+    with_deadline(rt, async {
+        while !condition() {
+            rt.sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await;
+}
+
 /// Opens spares by connecting to a websocket acceptor that feeds an exit.
 pub(super) struct DialExit {
     rt: RuntimeRef,
