@@ -102,10 +102,11 @@ pub async fn run(args: ClientArgs) -> anyhow::Result<()> {
     );
     let metrics = match args.metrics_port {
         Some(port) => {
-            let loopback = args
-                .metrics_address
-                .parse::<std::net::IpAddr>()
-                .is_ok_and(|ip| ip.is_loopback());
+            let loopback = args.metrics_address == "localhost"
+                || args
+                    .metrics_address
+                    .parse::<std::net::IpAddr>()
+                    .is_ok_and(|ip| ip.is_loopback());
             if !loopback {
                 log::warn!(
                     "the metrics port has no authentication, and {} is not a loopback address",
