@@ -334,8 +334,7 @@ impl Client {
     pub fn metrics(&self) -> crate::metrics::Metrics {
         let session = self.session().clone();
         let (channels, tunnels) = match session {
-            Some(inner) if inner.is_connected() => (1, inner.tunnel_metrics()),
-            Some(inner) => (0, inner.tunnel_metrics()),
+            Some(inner) => (u64::from(inner.is_connected()), inner.tunnel_metrics()),
             None => (0, Vec::new()),
         };
         crate::metrics::Metrics::new(

@@ -304,10 +304,16 @@ impl ClientInner {
         let tid = created.tunnel_id;
         let abandoned = Abandoned::new(self, tid);
         let port = created.entrance_port.or(remote_port).unwrap_or(0);
+        let info = TunnelInfo {
+            id: tid,
+            reverse: true,
+            entrance: (remote_address.to_string(), port),
+            exit: (local_address.to_string(), local_port),
+        };
         let label = TunnelLabel {
             reverse: true,
-            entrance: socket_text(remote_address, port),
-            exit: socket_text(local_address, local_port),
+            entrance: info.entrance_text(),
+            exit: info.exit_text(),
         };
         let exit = Exit::new(
             Arc::clone(&self.rt),
@@ -317,12 +323,6 @@ impl ClientInner {
             self.reuse_websockets(),
             TunnelStats::new(&self.totals, EndKind::Exit, label),
         );
-        let info = TunnelInfo {
-            id: tid,
-            reverse: true,
-            entrance: (remote_address.to_string(), port),
-            exit: (local_address.to_string(), local_port),
-        };
         let state = tunnel::TunnelState::new(info, TunnelEnd::Exit(exit));
         self.register(tid, &state).await?;
         abandoned.disarm();

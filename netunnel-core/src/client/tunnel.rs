@@ -22,6 +22,18 @@ pub struct TunnelInfo {
     pub exit: (String, u16),
 }
 
+impl TunnelInfo {
+    /// The entrance as `host:port`, an IPv6 host in brackets (`[::1]:22`).
+    pub fn entrance_text(&self) -> String {
+        crate::metrics::socket_text(&self.entrance.0, self.entrance.1)
+    }
+
+    /// The exit as `host:port`, an IPv6 host in brackets.
+    pub fn exit_text(&self) -> String {
+        crate::metrics::socket_text(&self.exit.0, self.exit.1)
+    }
+}
+
 pub(crate) struct TunnelState {
     pub(crate) info: TunnelInfo,
     pub(crate) end: TunnelEnd,

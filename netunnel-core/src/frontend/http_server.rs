@@ -140,6 +140,27 @@ where
     }
 }
 
+/// The next connection `listener` accepts; `None` once `stopped` completes.
+/// A failed accept (no file descriptor left, say) is logged, naming the
+/// connection as `what`, and tried again 50 ms later.
+pub(super) async fn next_connection(
+    rt: &dyn crate::runtime::Runtime,
+    listener: &dyn Listener,
+    stopped: &mut (impl Future<Output = ()> + Unpin),
+    what: &str,
+) -> Option<(BoxConn, SocketAddr)> {
+    loop {
+        match select(std::pin::pin!(listener.accept()), &mut *stopped).await {
+            Either::Right(_) => return None,
+            Either::Left((Ok(pair), _)) => return Some(pair),
+            Either::Left((Err(err), _)) => {
+                record!(warn, TARGET_SERVER, "cannot accept {what}: {err}");
+                rt.sleep(std::time::Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
 async fn accept_loop(
     rt: RuntimeRef,
     listener: Box<dyn Listener>,
@@ -148,23 +169,9 @@ async fn accept_loop(
     stopped: impl Future<Output = ()> + Unpin,
 ) {
     let mut stopped = stopped;
-    loop {
-        let accepted = match select(std::pin::pin!(listener.accept()), &mut stopped).await {
-            Either::Right(_) => return,
-            Either::Left((accepted, _)) => accepted,
-        };
-        let (stream, peer) = match accepted {
-            Ok(pair) => pair,
-            Err(err) => {
-                record!(
-                    warn,
-                    TARGET_SERVER,
-                    "cannot accept an HTTP connection: {err}"
-                );
-                rt.sleep(std::time::Duration::from_millis(50)).await;
-                continue;
-            }
-        };
+    while let Some((stream, peer)) =
+        next_connection(&*rt, &*listener, &mut stopped, "an HTTP connection").await
+    {
         let app = Arc::clone(&app);
         let tls = tls.clone();
         let conn_rt = Arc::clone(&rt);

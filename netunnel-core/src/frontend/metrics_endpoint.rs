@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::future::{select, Either};
+use futures::future::select;
 use http_types::{Response, StatusCode};
 
 use crate::error::{Error, Result};
@@ -77,23 +77,10 @@ impl MetricsEndpoint {
         let conn_tasks = Arc::clone(&tasks);
         rt.spawn(crate::instance::inherit(async move {
             let mut stopped = signal.wait();
-            loop {
-                let accepted = match select(std::pin::pin!(listener.accept()), &mut stopped).await {
-                    Either::Right(_) => break,
-                    Either::Left((accepted, _)) => accepted,
-                };
-                let conn = match accepted {
-                    Ok((conn, _)) => conn,
-                    Err(err) => {
-                        record!(
-                            debug,
-                            TARGET_CLIENT,
-                            "metrics endpoint: cannot accept: {err}"
-                        );
-                        spawner.sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
-                };
+            let what = "a metrics connection";
+            while let Some((conn, _)) =
+                super::http_server::next_connection(&*spawner, &*listener, &mut stopped, what).await
+            {
                 if open.fetch_add(1, Ordering::AcqRel) >= MAX_CONNECTIONS {
                     open.fetch_sub(1, Ordering::AcqRel);
                     continue;

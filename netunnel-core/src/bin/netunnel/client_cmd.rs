@@ -92,14 +92,8 @@ pub async fn run(args: ClientArgs) -> anyhow::Result<()> {
         }
     };
     let info = tunnel.info();
-    println!(
-        "Tunnel entrance socket: {}",
-        socket_text(&info.entrance.0, info.entrance.1)
-    );
-    println!(
-        "Tunnel exit socket: {}",
-        socket_text(&info.exit.0, info.exit.1)
-    );
+    println!("Tunnel entrance socket: {}", info.entrance_text());
+    println!("Tunnel exit socket: {}", info.exit_text());
     let metrics = match args.metrics_port {
         Some(port) => {
             let loopback = args.metrics_address == "localhost"
@@ -147,14 +141,5 @@ pub async fn run(args: ClientArgs) -> anyhow::Result<()> {
             client.close().await;
             bail!("the server closed the tunnel")
         }
-    }
-}
-
-/// `host:port`, with an IPv6 host in brackets (`[::1]:22`) so the port stays readable.
-fn socket_text(host: &str, port: u16) -> String {
-    if host.contains(':') && !host.starts_with('[') {
-        format!("[{host}]:{port}")
-    } else {
-        format!("{host}:{port}")
     }
 }
